@@ -1,0 +1,429 @@
+"""SMTP delivery over a real store (seed-1 checks 14-17, 19-28, 33-34; issue 4 items 3-5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from tests.app.delivery_support import (
+    INTERNET_IP,
+    LAN_IP,
+    World,
+    envelope,
+    make_world,
+    result,
+)
+from tests.support.stack import Stack
+from vpop3d.app import accounts
+from vpop3d.app.delivery import BAD_SENDER, DeliverySpool
+from vpop3d.core.policy import BAD_RECIPIENT_SYNTAX
+from vpop3d.core.reply import SMTP_RECIPIENT_UNKNOWN, SMTP_RELAY_DENIED, Reply, ReplyError
+from vpop3d.ports import Envelope, SMTPContext
+from vpop3d.store import folders, groups, messages, queue, users
+from vpop3d.store.tables import blobs as blob_table
+from vpop3d.store.tables import queue as queue_table
+from vpop3d.store.tables import queue_recipients
+
+BODY = b"Subject: test message\r\nTo: bill@a.test\r\n\r\nThis is a test message\r\n"
+
+
+@pytest.fixture
+def world(stack: Stack) -> World:
+    for domain in ("a.test", "b.test"):
+        stack.add_domain(domain)
+    for name in ("fred", "kate", "bob", "joe", "fred.a", "fred.b"):
+        stack.add_user(name)
+    return make_world(stack)
+
+
+def add_mapping(world: World, pattern: str, *targets: str, direction: str = "to") -> None:
+    world.db.run_sync(accounts.add_mapping, pattern, list(targets), direction=direction)
+    world.router.invalidate()
+
+
+def refusal(world: World, context: SMTPContext, env: Envelope, rcpt: str) -> Reply | None:
+    try:
+        result(world.delivery.check_recipient(context, env, rcpt))
+    except ReplyError as exc:
+        return exc.reply
+    return None
+
+
+def send(
+    world: World,
+    context: SMTPContext,
+    sender: str,
+    *rcpts: str,
+    body: bytes = BODY,
+) -> str:
+    """MAIL/RCPT/DATA as the SMTP adapter drives the port; every RCPT must pass."""
+    env = envelope(sender)
+    result(world.delivery.check_sender(context, env))
+    for rcpt in rcpts:
+        assert refusal(world, context, env, rcpt) is None, rcpt
+        env.recipients.append((rcpt, envelope("", rcpt).recipients[0][1]))
+    spool = world.delivery.open_spool()
+    spool.write(body)
+    return result(world.delivery.accept(context, env, spool))
+
+
+def inbox(world: World, user: str) -> list[bytes]:
+    def read(conn: Connection) -> list[bytes]:
+        row = users.by_name(conn, user)
+        assert row is not None
+        folder = folders.inbox(conn, row.id)
+        return [read_blob(world, conn, m.blob_id) for m in messages.in_folder(conn, folder.id)]
+
+    return world.db.run_sync(read)
+
+
+def read_blob(world: World, conn: Connection, blob_id: int) -> bytes:
+    with world.stack.blobs.open(conn, blob_id) as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def queued(world: World) -> list[queue.QueueEntry]:
+    return world.db.read_sync(queue.entries)
+
+
+def test_check14_unknown_recipient(world: World) -> None:
+    """Check 14: 550 Recipient not recognised for nosuch@a.test, fred@a.test passes."""
+    ctx = world.context()
+    env = envelope("x@remote.test")
+    assert refusal(world, ctx, env, "nosuch@a.test") == SMTP_RECIPIENT_UNKNOWN
+    assert refusal(world, ctx, env, "fred@a.test") is None
+    assert str(SMTP_RECIPIENT_UNKNOWN) == "550 5.1.1 Recipient not recognised"
+
+
+def test_check15_no_open_relay(world: World) -> None:
+    """Check 15: strangers deliver locally but cannot relay; AUTH + Allow Any can."""
+    env = envelope("x@remote.test")
+    assert refusal(world, world.context(), env, "fred@a.test") is None
+    assert refusal(world, world.context(), env, "x@remote.test") == SMTP_RELAY_DENIED
+    world.put(
+        "smtp.access_rules",
+        [
+            {"allow": False, "type": "routers"},
+            {"allow": True, "type": "local-nets"},
+            {"allow": True, "type": "any"},
+        ],
+    )
+    world.put("smtp.require_auth", True)
+    assert refusal(world, world.context(), env, "x@remote.test") == SMTP_RELAY_DENIED
+    assert refusal(world, world.context(user="fred"), env, "x@remote.test") is None
+
+
+def test_check16_local_nets(world: World) -> None:
+    """Check 16: LAN relays without AUTH by default, not with Require SMTP Authentication."""
+    env = envelope("fred@a.test")
+    assert refusal(world, world.context(LAN_IP), env, "x@remote.test") is None
+    world.put("smtp.require_auth", True)
+    assert refusal(world, world.context(LAN_IP), env, "x@remote.test") == SMTP_RELAY_DENIED
+    world.put(
+        "smtp.access_rules",
+        [{"allow": True, "type": "local-nets", "allow_unauth": True}],
+    )
+    assert refusal(world, world.context(LAN_IP), env, "x@remote.test") is None
+
+
+def test_submission_listener_requires_auth(world: World) -> None:
+    """The submission listener (587) needs AUTH even for local recipients."""
+    ctx = world.context(LAN_IP, listener="submission")
+    reply = refusal(world, ctx, envelope("fred@a.test"), "kate@a.test")
+    assert reply is not None
+    assert reply.code == 530
+    authed = world.context(LAN_IP, listener="submission", user="fred")
+    assert refusal(world, authed, envelope("fred@a.test"), "x@remote.test") is None
+
+
+def test_check17_envelope_routing_and_trace_headers(world: World) -> None:
+    """Check 17: only the RCPT recipient gets it; trace headers are on top."""
+    queue_id = send(world, world.context(), "bob@domain.test", "joe@a.test")
+    assert queue_id == "Q1"
+    assert inbox(world, "fred") == []
+    [stored] = inbox(world, "joe")
+    lines = stored.split(b"\r\n")
+    assert lines[0] == b"Return-Path: <bob@domain.test>"
+    assert lines[1].startswith(b"Received: from client.example.net ([203.0.113.9])")
+    assert b"\tby mx.example.test\r\n\twith ESMTP id Q1\r\n\tfor <joe@a.test>;" in stored
+    assert stored.endswith(BODY)
+
+
+def test_null_sender_return_path(world: World) -> None:
+    """A null reverse-path is recorded as Return-Path: <>."""
+    send(world, world.context(), "", "fred@a.test")
+    [stored] = inbox(world, "fred")
+    assert stored.startswith(b"Return-Path: <>\r\nReceived: ")
+
+
+def test_tls_and_auth_in_received(world: World) -> None:
+    """An authenticated TLS session is recorded as ESMTPSA with the cipher (RFC 8314 §7)."""
+    ctx = SMTPContext(
+        "submission",
+        LAN_IP,
+        "laptop",
+        True,
+        world.context(user="fred").principal,
+        "TLSv1.3 TLS_AES_256_GCM_SHA384",
+    )
+    send(world, ctx, "fred@a.test", "kate@a.test")
+    [stored] = inbox(world, "kate")
+    assert b"with ESMTPSA id Q1" in stored
+    assert b"tls TLS_AES_256_GCM_SHA384 (TLSv1.3);" in stored
+
+
+def test_check19_one_copy_across_domains(world: World) -> None:
+    """Check 19: fred@a.test and fred@b.test reach fred; both in one message give one copy."""
+    send(world, world.context(), "x@remote.test", "fred@a.test")
+    send(world, world.context(), "x@remote.test", "fred@b.test")
+    send(world, world.context(), "x@remote.test", "fred@a.test", "FRED@b.test")
+    assert len(inbox(world, "fred")) == 3
+
+
+def test_check20_and_21_redirect_and_copy(world: World) -> None:
+    """Checks 20-21: fred → kate redirects; adding fred → fred copies."""
+    add_mapping(world, "fred", "kate")
+    send(world, world.context(), "x@remote.test", "fred@a.test")
+    assert (len(inbox(world, "fred")), len(inbox(world, "kate"))) == (0, 1)
+    add_mapping(world, "fred", "fred")
+    send(world, world.context(), "x@remote.test", "fred@a.test")
+    assert (len(inbox(world, "fred")), len(inbox(world, "kate"))) == (1, 2)
+
+
+def test_check22_23_alias_and_split(world: World) -> None:
+    """Checks 22-23: sales → fred; per-domain mappings reach their own users."""
+    add_mapping(world, "sales", "fred")
+    add_mapping(world, "fred@a.test", "fred.a")
+    add_mapping(world, "fred@b.test", "fred.b")
+    send(world, world.context(), "x@remote.test", "sales@a.test")
+    send(world, world.context(), "x@remote.test", "fred@a.test")
+    send(world, world.context(), "x@remote.test", "fred@b.test")
+    assert len(inbox(world, "fred")) == 1
+    assert len(inbox(world, "fred.a")) == 1
+    assert len(inbox(world, "fred.b")) == 1
+
+
+def test_check24_foreign_address(world: World) -> None:
+    """Check 24: someone@elsewhere.test → fred is accepted from a stranger."""
+    add_mapping(world, "someone@elsewhere.test", "fred")
+    send(world, world.context(), "x@remote.test", "someone@elsewhere.test")
+    assert len(inbox(world, "fred")) == 1
+    assert queued(world) == []
+
+
+def test_check25_26_wildcards_and_catch_all(world: World) -> None:
+    """Checks 25-26: sup*@a.test and ~@a.test route; existing users keep their mail."""
+    add_mapping(world, "sup*@a.test", "fred")
+    add_mapping(world, "~@a.test", "kate")
+    send(world, world.context(), "x@remote.test", "support@a.test")
+    send(world, world.context(), "x@remote.test", "nosuch@a.test")
+    send(world, world.context(), "x@remote.test", "fred@a.test")
+    assert len(inbox(world, "fred")) == 2
+    assert len(inbox(world, "kate")) == 1
+
+
+def test_check27_remote_marker_queues(world: World) -> None:
+    """Check 27: mapping mark → *REMOTE queues a local user's mail for the Internet."""
+    add_mapping(world, "mark", "*REMOTE")
+    ctx = world.context(LAN_IP, user="fred")
+    send(world, ctx, "fred@a.test", "mark@a.test")
+    [entry] = queued(world)
+    assert entry.kind == "internet"
+    assert [r[0] for r in entry.recipients] == ["mark@a.test"]
+    assert world.kicks == [1]
+    assert refusal(world, world.context(), envelope("x@y.test"), "mark@a.test") == (
+        SMTP_RELAY_DENIED
+    )
+
+
+def test_check28_implied_switch(world: World) -> None:
+    """Check 28: with implied mappings off, an existing user is unrecognised."""
+    world.put("localmail.disable_implied_mappings", True)
+    reply = refusal(world, world.context(), envelope("x@remote.test"), "fred@a.test")
+    assert reply == SMTP_RECIPIENT_UNKNOWN
+
+
+def test_mixed_local_and_remote(world: World) -> None:
+    """Local copies get Return-Path; the queued copy does not (RFC 5321 §4.4)."""
+    send(world, world.context(LAN_IP), "fred@a.test", "kate@a.test", "x@remote.test")
+    [local] = inbox(world, "kate")
+    assert local.startswith(b"Return-Path: <fred@a.test>\r\n")
+    [entry] = queued(world)
+    assert entry.sender == "fred@a.test"
+
+    def queued_body(conn: Connection) -> bytes:
+        blob_id = conn.execute(select(queue_table.c.blob_id)).scalar_one()
+        return read_blob(world, conn, blob_id)
+
+    body = world.db.read_sync(queued_body)
+    assert body.startswith(b"Received: ")
+    assert b"Return-Path" not in body
+
+
+def test_lan_forward_target(world: World) -> None:
+    """A mapping to SMTP:addr@user:pass@server:port queues a LAN-forward row."""
+    add_mapping(world, "bob", "SMTP:bob@example.com@fred:mypass@127.0.0.1:2587")
+    send(world, world.context(), "x@remote.test", "bob@a.test")
+    [entry] = queued(world)
+    assert entry.kind == "lan"
+    assert [r[0] for r in entry.recipients] == ["bob@example.com"]
+    route = world.db.read_sync(lambda c: c.execute(select(queue_recipients.c.route)).scalar_one())
+    assert json.loads(route) == {
+        "server": "127.0.0.1",
+        "port": 2587,
+        "username": "fred",
+        "password": "mypass",
+    }
+    assert inbox(world, "bob") == []
+
+
+def test_one_body_for_all_local_recipients(world: World) -> None:
+    """Issue 4 item 5: one stored body however many local recipients."""
+    send(world, world.context(), "x@remote.test", "fred@a.test", "kate@a.test", "joe@a.test")
+
+    def blob_rows(conn: Connection) -> list[Any]:
+        return list(conn.execute(select(blob_table.c.id, blob_table.c.refs)).all())
+
+    [(_blob_id, refs)] = world.db.read_sync(blob_rows)
+    assert refs == 3
+    assert all(len(inbox(world, u)) == 1 for u in ("fred", "kate", "joe"))
+    assert len(world.notifier.events) == 3
+
+
+def test_failed_commit_leaves_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure inside the transaction leaves no message, blob or queue row behind."""
+
+    def broken(*_args: object, **_kwargs: object) -> int:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(queue, "enqueue", broken)
+    with pytest.raises(RuntimeError):
+        send(world, world.context(LAN_IP), "fred@a.test", "kate@a.test", "x@remote.test")
+    assert inbox(world, "kate") == []
+    count = world.db.read_sync(
+        lambda c: c.execute(select(func.count()).select_from(blob_table)).scalar_one()
+    )
+    assert count == 0
+    assert world.notifier.events == []
+
+
+def test_bad_sender_syntax(world: World) -> None:
+    """A malformed MAIL FROM is refused with 501 5.1.7."""
+    with pytest.raises(ReplyError) as caught:
+        result(world.delivery.check_sender(world.context(), envelope("not an address")))
+    assert caught.value.reply == BAD_SENDER
+
+
+def test_percent_hack_refused(world: World) -> None:
+    """seed-4 check 19: % and ! recipients are refused by default."""
+    env = envelope("x@remote.test")
+    assert refusal(world, world.context(), env, "bill%microsoft.com@a.test") == (
+        BAD_RECIPIENT_SYNTAX
+    )
+    assert refusal(world, world.context(), env, "a!b@a.test") == BAD_RECIPIENT_SYNTAX
+    world.put("smtp.reject_percent", False)
+    assert refusal(world, world.context(), env, "bill%microsoft.com@a.test") == (
+        SMTP_RECIPIENT_UNKNOWN
+    )
+
+
+def test_bare_postmaster(world: World) -> None:
+    """RCPT TO:<Postmaster> reaches the postmaster user (RFC 5321 §4.1.1.3)."""
+    send(world, world.context(), "x@remote.test", "Postmaster")
+    assert len(inbox(world, "postmaster")) == 1
+
+
+def _make_office(world: World, **fields: Any) -> None:
+    def setup(conn: Connection) -> None:
+        group = groups.add(conn, "office", force=True, **fields)
+        bob = users.by_name(conn, "bob")
+        kate = users.by_name(conn, "kate")
+        assert bob is not None
+        assert kate is not None
+        users.update_fields(conn, bob.id, primary_group_id=group.id)
+        users.update_fields(conn, kate.id, primary_group_id=group.id)
+
+    world.db.run_sync(setup)
+    world.router.invalidate()
+
+
+def test_check33_group_receive_internet_off(world: World) -> None:
+    """Check 33: members of a group without Internet receiving are unknown to strangers."""
+    _make_office(world, allow_receive_internet=False)
+    env = envelope("x@remote.test")
+    assert refusal(world, world.context(), env, "bob@a.test") == SMTP_RECIPIENT_UNKNOWN
+    assert refusal(world, world.context(), env, "fred@a.test") is None
+    assert refusal(world, world.context(LAN_IP, user="fred"), env, "bob@a.test") is None
+
+
+def test_check33_max_outgoing_size(world: World) -> None:
+    """Check 33: 1 kB group limit refuses 5 kB to remote, not to local."""
+    _make_office(world, max_outgoing_kb=1)
+    big = b"Subject: big\r\n\r\n" + b"x" * 5 * 1024 + b"\r\n"
+    ctx = world.context(LAN_IP, user="bob")
+    with pytest.raises(ReplyError) as caught:
+        send(world, ctx, "bob@a.test", "x@remote.test", body=big)
+    assert caught.value.reply.code == 552
+    assert queued(world) == []
+    send(world, ctx, "bob@a.test", "fred@a.test", body=big)
+    assert len(inbox(world, "fred")) == 1
+
+
+def test_check33_reply_address(world: World) -> None:
+    """Check 33: Reply Address *@a.test makes bob's outgoing sender bob@a.test."""
+    _make_office(world, reply_address="*@a.test")
+    send(world, world.context(LAN_IP, user="bob"), "bob@example.test", "x@remote.test")
+    [entry] = queued(world)
+    assert entry.sender == "bob@a.test"
+
+
+def test_check33_send_internet_off(world: World) -> None:
+    """Allow Sending Internet Mail off: the member cannot relay even when authenticated."""
+    _make_office(world, allow_send_internet=False)
+    reply = refusal(world, world.context(LAN_IP, user="bob"), envelope("bob@a.test"), "x@r.test")
+    assert reply is not None
+    assert reply.code == 550
+
+
+def test_check34_group_address(world: World) -> None:
+    """Check 34: office@a.test refused from outside, reaches all members from a local user."""
+    _make_office(world)
+    env = envelope("x@remote.test")
+    assert refusal(world, world.context(), env, "office@a.test") == SMTP_RECIPIENT_UNKNOWN
+    send(world, world.context(LAN_IP, user="fred"), "fred@a.test", "office@a.test")
+    assert len(inbox(world, "bob")) == 1
+    assert len(inbox(world, "kate")) == 1
+    assert inbox(world, "fred") == []
+
+
+def test_ids_events_recorded(world: World) -> None:
+    """Refused relays and bad recipients are IDS events; enough of them block the IP."""
+    env = envelope("x@remote.test")
+    for _ in range(10):
+        refusal(world, world.context(), env, "x@remote.test")
+    assert world.access.admit(INTERNET_IP) is not None
+    assert world.access.admit(LAN_IP) is None
+
+
+def test_spool_is_discarded_after_accept(world: World) -> None:
+    """The receive spool is closed once the body is stored."""
+    env = envelope("x@remote.test")
+    result(world.delivery.check_recipient(world.context(), env, "fred@a.test"))
+    env.recipients.append(("fred@a.test", envelope("", "x").recipients[0][1]))
+    spool = world.delivery.open_spool()
+    assert isinstance(spool, DeliverySpool)
+    spool.write(BODY)
+    result(world.delivery.accept(world.context(), env, spool))
+    with pytest.raises(ValueError, match="closed"):
+        spool.write(b"more")
+
+
+def test_max_message_size_setting(world: World) -> None:
+    """Maximum Message Size defaults to 50000000 and follows the setting."""
+    assert world.delivery.max_message_size(world.context()) == 50_000_000
+    world.put("smtp.max_message_size", 100_000)
+    assert world.delivery.max_message_size(world.context()) == 100_000

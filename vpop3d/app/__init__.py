@@ -1,0 +1,1 @@
+"""Use cases: auth, routing, delivery, mailboxes, queue; they implement vpop3d.ports."""

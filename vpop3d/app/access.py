@@ -1,0 +1,281 @@
+"""Who may connect, relay and keep trying: IP rules, anti-relay settings, IDS, throttles.
+
+Reads the admin's settings (JSON values in the settings table) on every call, so
+edits apply at once; the pure decisions live in ``core.netrule``, ``core.policy``
+and ``core.throttle``. Settings keys, with their defaults:
+
+``<service>.access_rules``     list of rule objects (below); default Block Routers,
+                               Allow Local Networks (seed-4 §15 "Defaults")
+``access.global_rules``        the global list (seed-4 §3); default empty
+``<service>.use_global_access`` also apply the global list when the service has one
+``smtp.anti_relay_mode``       ``check-client-ip`` | ``no-checks`` | ``check-lan`` |
+                               ``check-from-address``
+``smtp.require_auth`` ...      the :class:`RelaySettings` fields, each overridable per
+                               listener as ``smtp.<listener>.<field>``
+``smtp.pop_before_smtp_minutes`` POP3-before-SMTP window (default 10)
+``ids.*``                      IDS/IPS numbers (seed-4 §7.10)
+``smtp.connections_per_minute`` per-IP connection rate (0: off)
+``smtp.auth_ban_failures`` / ``smtp.auth_ban_minutes``  ban after N failed AUTHs
+
+A rule object: ``{"allow": true, "type": "network", "address": "192.168.1.0/24",
+"allow_unauth": false, "users": ["paul"]}``; ``type`` is one of ``network``,
+``routers``, ``local-nets``, ``geoip`` (``address`` holds the tags), ``any``,
+``any-ipv4``, ``any-ipv6``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from vpop3d.core.netrule import (
+    AccessRule,
+    CIDRError,
+    GeoIPLookup,
+    NetworkFacts,
+    RuleType,
+    Verdict,
+    combine,
+    default_rules,
+    evaluate,
+    parse_cidr,
+)
+from vpop3d.core.policy import AntiRelayMode, Client, RelaySettings
+from vpop3d.core.reply import Reply
+from vpop3d.core.throttle import FailureBan, IDSEvent, IDSScorer, RateLimiter
+from vpop3d.ports import SMTPContext
+
+__all__ = [
+    "BLOCKED",
+    "TOO_FAST",
+    "AccessControl",
+    "SettingsReader",
+    "rule_from_json",
+    "rule_to_json",
+]
+
+# seed-4 §7.10 block text, wrapped for SMTP; POP3/IMAP/web wrap ``BLOCKED.text``.
+BLOCKED = Reply(421, "4.7.0", "Server access temporarily blocked! Please try again later")
+TOO_FAST = Reply(421, "4.7.0", "Too many connections from your address, try again later")
+
+# Listeners that are Message Submission Agents: AUTH required by default (L1520).
+_SUBMISSION_LISTENERS = frozenset({"submission", "smtps"})
+
+
+class SettingsReader(Protocol):
+    """The part of ``app.settings.Settings`` this module reads."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def rule_from_json(value: Mapping[str, Any]) -> AccessRule:
+    """Build a rule from its stored JSON form; ValueError when malformed."""
+    kind = RuleType(str(value.get("type", "network")))
+    allow = bool(value.get("allow", False))
+    users = frozenset(str(u).casefold() for u in value.get("users", ()) or ())
+    unauth = bool(value.get("allow_unauth", False))
+    address = str(value.get("address", ""))
+    if kind is RuleType.NETWORK:
+        network, _ = parse_cidr(address)
+        return AccessRule(allow, kind, network, allow_unauth=unauth, users=users)
+    if kind is RuleType.GEOIP:
+        tags = AccessRule.geoip(allow, address).tags
+        return AccessRule(allow, kind, tags=tags, allow_unauth=unauth, users=users)
+    return AccessRule(allow, kind, allow_unauth=unauth, users=users)
+
+
+def rule_to_json(rule: AccessRule) -> dict[str, Any]:
+    """The stored JSON form of a rule (the web admin writes these)."""
+    address = ""
+    if rule.network is not None:
+        address = str(rule.network)
+    elif rule.tags:
+        address = ",".join(rule.tags)
+    return {
+        "allow": rule.allow,
+        "type": rule.type.value,
+        "address": address,
+        "allow_unauth": rule.allow_unauth,
+        "users": sorted(rule.users),
+    }
+
+
+class AccessControl:
+    """Connection admission, relay settings and per-IP state for every service."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        settings: SettingsReader,
+        clock: IReactorTime,
+        *,
+        facts: NetworkFacts | None = None,
+        geoip: GeoIPLookup | None = None,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self.facts = facts if facts is not None else NetworkFacts.of([], ["127.0.0.0/8", "::1"])
+        self._geoip = geoip
+        self.ids = IDSScorer()
+        self._pop_logins: dict[str, tuple[str, float]] = {}
+        self._rate: RateLimiter | None = None
+        self._rate_key = 0
+        self._bans: FailureBan | None = None
+        self._ban_key: tuple[int, float] = (0, 0.0)
+
+    # ------------------------------------------------------------ settings
+
+    def _get(self, key: str, default: Any) -> Any:
+        return self._settings.get(key, default)
+
+    def _rules(self, key: str, fallback: Iterable[AccessRule]) -> list[AccessRule]:
+        raw = self._get(key, None)
+        if raw is None:
+            return list(fallback)
+        rules: list[AccessRule] = []
+        for item in raw if isinstance(raw, list) else []:
+            try:
+                rules.append(rule_from_json(item))
+            except (ValueError, TypeError, AttributeError, CIDRError):
+                self._log.warn("ignoring bad access rule {rule!r} in {key}", rule=item, key=key)
+        return rules
+
+    def verdict(self, service: str, ip: str) -> Verdict:
+        """The service's IP access table combined with the global one (seed-4 §3)."""
+        own = self._rules(f"{service}.access_rules", default_rules())
+        global_rules = self._rules("access.global_rules", ())
+        use_global = bool(self._get(f"{service}.use_global_access", False))
+        return combine(
+            own, global_rules, ip, use_global=use_global, facts=self.facts, geoip=self._geoip
+        )
+
+    def relay_settings(self, listener: str) -> RelaySettings:
+        """RelaySettings for one SMTP listener; listener keys override ``smtp.*``."""
+        submission = listener in _SUBMISSION_LISTENERS
+        defaults = RelaySettings(
+            require_auth=submission,
+            no_auth_for_incoming=not submission,
+        )
+
+        def pick(name: str, default: Any) -> Any:
+            value = self._get(f"smtp.{listener}.{name}", None)
+            return value if value is not None else self._get(f"smtp.{name}", default)
+
+        try:
+            mode = AntiRelayMode(pick("anti_relay_mode", defaults.mode.value))
+        except ValueError:
+            mode = AntiRelayMode.CHECK_CLIENT_IP
+        return RelaySettings(
+            mode=mode,
+            require_auth=bool(pick("require_auth", defaults.require_auth)),
+            require_pop_before_smtp=bool(
+                pick("require_pop_before_smtp", defaults.require_pop_before_smtp)
+            ),
+            no_auth_for_incoming=bool(pick("no_auth_for_incoming", defaults.no_auth_for_incoming)),
+            reject_unrecognised=bool(pick("reject_unrecognised", defaults.reject_unrecognised)),
+            reject_percent=bool(pick("reject_percent", defaults.reject_percent)),
+            reject_bang=bool(pick("reject_bang", defaults.reject_bang)),
+            unrecognised_local_as_outgoing=bool(
+                self._get("localmail.unrecognised_as_outgoing", False)
+            ),
+        )
+
+    # ------------------------------------------------------------ SMTP client facts
+
+    def client(self, context: SMTPContext) -> Client:
+        """Facts about an SMTP client for ``core.policy``."""
+        verdict = self.verdict("smtp", context.peer_ip)
+        return Client(
+            verdict,
+            username=context.principal.username if context.principal else None,
+            pop_user=self.pop_user(context.peer_ip),
+            on_lan=self.on_lan(context.peer_ip),
+        )
+
+    def on_lan(self, ip: str) -> bool:
+        """In a detected local network: the portable "Check from LAN" (seed-4 §7.2)."""
+        return evaluate([AccessRule(True, RuleType.LOCAL_NETS)], ip, self.facts).allowed
+
+    # ------------------------------------------------------------ POP3 before SMTP
+
+    def record_pop_login(self, ip: str, username: str) -> None:
+        """Remember a successful POP3 login (seed-4 §7.1; called by the POP3 app)."""
+        self._pop_logins[ip] = (username, self._clock.seconds())
+
+    def pop_user(self, ip: str) -> str | None:
+        entry = self._pop_logins.get(ip)
+        if entry is None:
+            return None
+        minutes = float(self._get("smtp.pop_before_smtp_minutes", 10))
+        username, at = entry
+        if self._clock.seconds() - at > minutes * 60:
+            del self._pop_logins[ip]
+            return None
+        return username
+
+    # ------------------------------------------------------------ admission and IDS
+
+    def _configure_ids(self) -> None:
+        ids = self.ids
+        ids.threshold = int(self._get("ids.block_threshold", 1000))
+        ids.monitor_seconds = float(self._get("ids.monitor_minutes", 60)) * 60
+        ids.block_seconds = float(self._get("ids.block_minutes", 30)) * 60
+        ids.reblock_value = int(self._get("ids.reblock_value", 800))
+        overrides = self._get("ids.multipliers", {})
+        if isinstance(overrides, dict):
+            for number, weight in overrides.items():
+                try:
+                    ids.multipliers[IDSEvent(int(number))] = int(weight)
+                except ValueError:
+                    continue
+
+    def _rate_limiter(self) -> RateLimiter | None:
+        per_minute = int(self._get("smtp.connections_per_minute", 0))
+        if per_minute <= 0:
+            return None
+        if self._rate is None or self._rate_key != per_minute:
+            self._rate = RateLimiter(per_minute / 60.0, float(per_minute))
+            self._rate_key = per_minute
+        return self._rate
+
+    def _ban(self) -> FailureBan | None:
+        failures = int(self._get("smtp.auth_ban_failures", 0))
+        minutes = float(self._get("smtp.auth_ban_minutes", 30))
+        if failures <= 0:
+            return None
+        if self._bans is None or self._ban_key != (failures, minutes):
+            self._bans = FailureBan(failures, minutes * 60, minutes * 60)
+            self._ban_key = (failures, minutes)
+        return self._bans
+
+    def admit(self, ip: str) -> Reply | None:
+        """At each new connection on any service: IDS block list, auth bans, rate."""
+        now = self._clock.seconds()
+        self._configure_ids()
+        if self.ids.check(ip, now):
+            self._log.info("refused {ip}: IDS block", ip=ip)
+            return BLOCKED
+        bans = self._ban()
+        if bans is not None and bans.banned_until(ip, now) is not None:
+            self._log.info("refused {ip}: too many failed logins", ip=ip)
+            return BLOCKED
+        limiter = self._rate_limiter()
+        if limiter is not None and not limiter.allow(ip, now):
+            self._log.info("refused {ip}: connection rate", ip=ip)
+            return TOO_FAST
+        return None
+
+    def record(self, ip: str, event: IDSEvent) -> None:
+        """Log an IDS event; it counts at the IP's next connection (L7049)."""
+        self.ids.record(ip, event, self._clock.seconds())
+
+    def auth_failed(self, ip: str) -> None:
+        """A failed login from ``ip``: IDS event 0 and the failure-ban counter."""
+        self.record(ip, IDSEvent.AUTH_FAILURE)
+        bans = self._ban()
+        if bans is not None and bans.record_failure(ip, self._clock.seconds()):
+            self._log.warn("banning {ip} after repeated failed logins", ip=ip)

@@ -1,0 +1,505 @@
+"""The SMTP delivery use case: ``ports.DeliveryAgent`` over routing, access and the store.
+
+RCPT: parse → ``%``/``!`` options → ``Router.resolve`` → ``core.policy`` verdict with
+the manual's exact replies; the verdict is kept for DATA so routing happens once.
+
+DATA end (:meth:`Delivery.accept`):
+
+1. expand the accepted recipients into local users (one copy per user, however
+   many addresses or mappings lead there) and outbound recipients (Internet queue,
+   LAN-forward queue);
+2. build the stored body: ``Return-Path:`` + ``Received:`` + the received bytes for
+   local mailboxes, ``Received:`` + bytes for the queue (a relayed message must not
+   carry Return-Path, RFC 5321 §4.4); each is written and fsynced once, in the
+   database thread pool;
+3. one write transaction: promote the body file(s) to blobs, one message row per
+   local user's INBOX, queue rows for remote recipients; SQLite runs with
+   ``synchronous=FULL``, so the commit is on disk when it returns;
+4. only then publish ``MailboxChanged`` and kick the queue; the protocol replies
+   ``250 OK - queued as <id>``.
+
+A crash before step 3 commits leaves at most an unreferenced temp/blob file (swept
+by the store); after it, every recipient has the message exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from vpop3d.app.access import AccessControl, SettingsReader
+from vpop3d.app.mailstore import FolderTarget, store_message
+from vpop3d.app.routing import Router, RoutingSnapshot
+from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
+from vpop3d.core.mapping import (
+    GroupTarget,
+    LanForwardTarget,
+    ListTarget,
+    RemoteTarget,
+    UserTarget,
+)
+from vpop3d.core.message import TraceInfo, received_header, return_path_header
+from vpop3d.core.policy import (
+    Disposition,
+    RecipientDecision,
+    check_recipient_syntax,
+    decide_recipient,
+    outgoing_size_reply,
+    rewrite_sender,
+)
+from vpop3d.core.reply import SMTP_RECIPIENT_UNKNOWN, Reply, ReplyError
+from vpop3d.core.throttle import IDSEvent
+from vpop3d.ports import (
+    ChangeNotifier,
+    Envelope,
+    MailboxChanged,
+    RecipientParams,
+    SMTPContext,
+    Spool,
+)
+from vpop3d.store import queue as queue_repo
+from vpop3d.store.blobs import BlobStore
+from vpop3d.store.blobs import Spool as StoreSpool
+from vpop3d.store.db import Database
+from vpop3d.store.rows import Message
+
+__all__ = ["BAD_SENDER", "Delivery", "DeliveryPlan", "DeliverySpool"]
+
+BAD_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
+BAD_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
+DEFAULT_MAX_SIZE = 50_000_000  # seed-4 §7.1 Maximum Message Size
+_MEMORY_LIMIT = 1024 * 1024
+_CHUNK = 256 * 1024
+_DECISIONS_KEPT = 4096
+
+
+class DeliverySpool:
+    """The body as received: in memory up to 1 MiB, then in a temp file.
+
+    The stored blob is built from it at DATA end, with the trace headers in front,
+    so the protocol never needs to know them in advance.
+    """
+
+    def __init__(self, tmp_dir: Path | None = None) -> None:
+        self._file: tempfile.SpooledTemporaryFile[bytes] | None = tempfile.SpooledTemporaryFile(  # noqa: SIM115  closed by discard()
+            max_size=_MEMORY_LIMIT, dir=str(tmp_dir) if tmp_dir else None
+        )
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            raise ValueError("spool is closed")
+        self._file.write(data)
+        self._size += len(data)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The received bytes from the start (blocking for spilled bodies)."""
+        if self._file is None:
+            raise ValueError("spool is closed")
+        self._file.seek(0)
+        while chunk := self._file.read(_CHUNK):
+            yield chunk
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass(slots=True)
+class DeliveryPlan:
+    """Where one accepted message goes."""
+
+    user_ids: list[int] = field(default_factory=list)
+    internet: list[queue_repo.QueuedRecipient] = field(default_factory=list)
+    lan: list[queue_repo.QueuedRecipient] = field(default_factory=list)
+    sender_outbound: str = ""
+    sender_initiated_remote: bool = False  # Disposition.OUTBOUND recipients exist
+
+    @property
+    def queue_entries(self) -> int:
+        return int(bool(self.internet)) + int(bool(self.lan))
+
+
+def _lan_route(target: LanForwardTarget) -> str:
+    return json.dumps(
+        {
+            "server": target.server,
+            "port": target.port,
+            "username": target.username,
+            "password": target.password,
+        },
+        sort_keys=True,
+    )
+
+
+class Delivery:
+    """Implements ``ports.DeliveryAgent``."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        database: Database,
+        blob_store: BlobStore,
+        router: Router,
+        access: AccessControl,
+        notifier: ChangeNotifier,
+        settings: SettingsReader,
+        *,
+        clock: IReactorTime,
+        hostname: str,
+        tmp_dir: Path | None = None,
+        queue_kick: Callable[[], None] = lambda: None,
+        new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+    ) -> None:
+        self._db = database
+        self._blobs = blob_store
+        self._router = router
+        self._access = access
+        self._notifier = notifier
+        self._settings = settings
+        self._clock = clock
+        self._hostname = hostname
+        self._tmp_dir = tmp_dir
+        self._kick = queue_kick
+        self._new_id = new_id
+        self._decisions: OrderedDict[int, tuple[Envelope, dict[str, RecipientDecision]]] = (
+            OrderedDict()
+        )
+
+    # ------------------------------------------------------------ DeliveryAgent
+
+    def max_message_size(self, context: SMTPContext) -> int:
+        value = self._settings.get(f"smtp.{context.listener}.max_message_size", None)
+        if value is None:
+            value = self._settings.get("smtp.max_message_size", DEFAULT_MAX_SIZE)
+        return int(value)
+
+    def open_spool(self) -> Spool:
+        return DeliverySpool(self._tmp_dir)
+
+    def check_sender(self, context: SMTPContext, envelope: Envelope) -> Deferred[None]:
+        if envelope.sender:
+            try:
+                parse_mailbox(envelope.sender, smtputf8=envelope.params.smtputf8)
+            except AddressError as exc:
+                self._log.info("bad sender {sender!r}: {why}", sender=envelope.sender, why=exc)
+                return fail(ReplyError(BAD_SENDER))
+        self._decisions.pop(id(envelope), None)
+        return succeed(None)
+
+    def check_recipient(
+        self, context: SMTPContext, envelope: Envelope, recipient: str
+    ) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._check_recipient(context, envelope, recipient))
+
+    def accept(self, context: SMTPContext, envelope: Envelope, spool: Spool) -> Deferred[str]:
+        return Deferred.fromCoroutine(self._accept(context, envelope, spool))
+
+    # ------------------------------------------------------------ RCPT
+
+    async def _check_recipient(
+        self, context: SMTPContext, envelope: Envelope, recipient: str
+    ) -> None:
+        decision = await self.decide(context, envelope, recipient)
+        ip = context.peer_ip
+        if decision.reply is not None:
+            relay = decision.reply.enhanced == "5.7.1"
+            self._access.record(ip, IDSEvent.RELAY_DENIED if relay else IDSEvent.BAD_LOCAL_RCPT)
+            self._log.info(
+                "rcpt refused {rcpt} from {ip}: {reply} ({notes})",
+                rcpt=recipient,
+                ip=ip,
+                reply=str(decision.reply),
+                notes="; ".join(decision.notes),
+            )
+            raise ReplyError(decision.reply)
+        outbound = decision.disposition is Disposition.OUTBOUND
+        self._access.record(ip, IDSEvent.RELAY_ALLOWED if outbound else IDSEvent.GOOD_LOCAL_RCPT)
+        self._remember(envelope, recipient, decision)
+
+    async def decide(
+        self, context: SMTPContext, envelope: Envelope, recipient: str
+    ) -> RecipientDecision:
+        """The policy verdict for one RCPT (also used by VRFY-like callers)."""
+        snapshot = await self._router.snapshot()
+        mailbox = self._parse_recipient(recipient, envelope, snapshot)
+        if mailbox is None:
+            return RecipientDecision(BAD_RECIPIENT)
+        settings = self._access.relay_settings(context.listener)
+        refusal = check_recipient_syntax(mailbox, settings)
+        if refusal is not None:
+            return RecipientDecision(refusal, notes=("'%' or '!' in local part",))
+        resolution = await self._router.resolve(mailbox)
+        client = self._access.client(context)
+        sender_is_local = False
+        if envelope.sender:
+            sender_is_local = await self._router.is_local_address(envelope.sender)
+        may_send = True
+        if context.principal is not None:
+            user = snapshot.user(context.principal.username)
+            may_send = user is None or user.settings.allow_send_internet
+        return decide_recipient(
+            settings,
+            client,
+            resolution,
+            sender_is_local=sender_is_local,
+            sender_may_send_internet=may_send,
+            no_internet_receivers=snapshot.no_internet_receivers(),
+        )
+
+    @staticmethod
+    def _parse_recipient(
+        recipient: str, envelope: Envelope, snapshot: RoutingSnapshot
+    ) -> Mailbox | None:
+        if recipient.casefold() == "postmaster":  # RFC 5321 §4.1.1.3 bare <Postmaster>
+            domain = snapshot.default_domain
+            return Mailbox("postmaster", domain) if domain else None
+        try:
+            return parse_mailbox(recipient, smtputf8=envelope.params.smtputf8)
+        except AddressError:
+            return None
+
+    def _remember(self, envelope: Envelope, recipient: str, decision: RecipientDecision) -> None:
+        key = id(envelope)
+        entry = self._decisions.get(key)
+        if entry is None or entry[0] is not envelope:
+            entry = (envelope, {})
+            self._decisions[key] = entry
+        entry[1][recipient] = decision
+        self._decisions.move_to_end(key)
+        while len(self._decisions) > _DECISIONS_KEPT:
+            self._decisions.popitem(last=False)
+
+    # ------------------------------------------------------------ DATA end
+
+    async def _decisions_for(
+        self, context: SMTPContext, envelope: Envelope
+    ) -> list[tuple[str, RecipientParams, RecipientDecision]]:
+        entry = self._decisions.pop(id(envelope), None)
+        known = entry[1] if entry is not None and entry[0] is envelope else {}
+        out: list[tuple[str, RecipientParams, RecipientDecision]] = []
+        for recipient, params in envelope.recipients:
+            decision = known.get(recipient)
+            if decision is None:  # evicted or another entry point: decide again
+                decision = await self.decide(context, envelope, recipient)
+            if decision.reply is None:
+                out.append((recipient, params, decision))
+            else:
+                self._log.warn(
+                    "recipient {rcpt} no longer accepted at DATA: {reply}",
+                    rcpt=recipient,
+                    reply=str(decision.reply),
+                )
+        return out
+
+    def plan(
+        self,
+        context: SMTPContext,
+        envelope: Envelope,
+        decisions: Sequence[tuple[str, RecipientParams, RecipientDecision]],
+        snapshot: RoutingSnapshot,
+    ) -> DeliveryPlan:
+        """Turn accepted recipients into users and queue rows (pure over the snapshot)."""
+        plan = DeliveryPlan(sender_outbound=envelope.sender)
+        users: dict[int, None] = {}
+        internet: dict[str, queue_repo.QueuedRecipient] = {}
+        lan: dict[tuple[str, str], queue_repo.QueuedRecipient] = {}
+
+        def add_user(name: str) -> None:
+            user = snapshot.user(name)
+            if user is None:
+                self._log.warn("routing target user {name} vanished", name=name)
+                return
+            users.setdefault(user.id, None)
+
+        for recipient, params, decision in decisions:
+            notify = ",".join(params.notify)
+            if decision.disposition is Disposition.OUTBOUND:
+                plan.sender_initiated_remote = True
+                internet.setdefault(
+                    recipient.casefold(),
+                    queue_repo.QueuedRecipient(recipient, notify=notify, orcpt=params.orcpt),
+                )
+                continue
+            if decision.disposition is Disposition.UNRECOGNISED:
+                add_user("postmaster")
+                continue
+            for target in decision.targets:
+                if isinstance(target, UserTarget):
+                    add_user(target.name)
+                elif isinstance(target, GroupTarget):
+                    for member in snapshot.group_members.get(target.name, ()):
+                        add_user(member)
+                elif isinstance(target, RemoteTarget):
+                    address = str(target.address)
+                    internet.setdefault(
+                        address.casefold(),
+                        queue_repo.QueuedRecipient(address, notify=notify, orcpt=params.orcpt),
+                    )
+                elif isinstance(target, LanForwardTarget):
+                    route = _lan_route(target)
+                    address = str(target.recipient)
+                    lan.setdefault(
+                        (address.casefold(), route),
+                        queue_repo.QueuedRecipient(address, route, notify, params.orcpt),
+                    )
+                elif isinstance(target, ListTarget):
+                    # TODO(#lists): expand through the lists use case when it lands.
+                    self._log.warn("list target {name} not expandable yet", name=target.name)
+        plan.user_ids = list(users)
+        plan.internet = list(internet.values())
+        plan.lan = list(lan.values())
+        principal = context.principal
+        if principal is not None:
+            user = snapshot.user(principal.username)
+            if user is not None:
+                rewritten = rewrite_sender(user.settings.reply_address, user.name)
+                if rewritten:
+                    plan.sender_outbound = rewritten
+        return plan
+
+    def _check_size(
+        self, context: SMTPContext, plan: DeliveryPlan, size: int, snapshot: RoutingSnapshot
+    ) -> None:
+        principal = context.principal
+        if principal is None:
+            return
+        user = snapshot.user(principal.username)
+        if user is None:
+            return
+        refusal = outgoing_size_reply(
+            size, user.settings.max_outgoing_kb, has_remote=plan.sender_initiated_remote
+        )
+        if refusal is not None:
+            raise ReplyError(refusal)
+
+    def _trace(self, context: SMTPContext, envelope: Envelope, queue_id: str) -> bytes:
+        tls = context.tls_description or ("TLS" if context.secure else "")
+        single = envelope.recipients[0][0] if len(envelope.recipients) == 1 else ""
+        return received_header(
+            TraceInfo(
+                helo=context.peer_host,
+                peer_ip=context.peer_ip,
+                by_host=self._hostname,
+                when=datetime.fromtimestamp(self._clock.seconds(), UTC),
+                queue_id=queue_id,
+                tls_description=tls,
+                authenticated=context.principal is not None,
+                smtputf8=envelope.params.smtputf8,
+                recipient=single,
+            )
+        )
+
+    def _build_spool(self, prefix: bytes, body: DeliverySpool) -> StoreSpool:
+        """Write prefix + body into a store spool and fsync it (blocking)."""
+        spool = self._blobs.new_spool()
+        try:
+            spool.write(prefix)
+            for chunk in body.chunks():
+                spool.write(chunk)
+            spool.finish()
+        except BaseException:
+            spool.discard()
+            raise
+        return spool
+
+    async def _accept(self, context: SMTPContext, envelope: Envelope, spool: Spool) -> str:
+        if not isinstance(spool, DeliverySpool):
+            raise TypeError("accept() needs a spool from open_spool()")
+        decisions = await self._decisions_for(context, envelope)
+        if not decisions:
+            raise ReplyError(SMTP_RECIPIENT_UNKNOWN)
+        snapshot = await self._router.snapshot()
+        plan = self.plan(context, envelope, decisions, snapshot)
+        self._check_size(context, plan, spool.size, snapshot)
+        queue_id = self._new_id()
+        received = self._trace(context, envelope, queue_id)
+        local_prefix = return_path_header(envelope.sender) + received
+        local_spool: StoreSpool | None = None
+        queue_spool: StoreSpool | None = None
+        try:
+            if plan.user_ids:
+                local_spool = await self._db.call_in_pool(self._build_spool, local_prefix, spool)
+            if plan.queue_entries:
+                queue_spool = await self._db.call_in_pool(self._build_spool, received, spool)
+            stored: list[Message] = await self._db.write(
+                self._commit, plan, envelope, local_spool, queue_spool, queue_id
+            )
+        except BaseException:
+            for leftover in (local_spool, queue_spool):
+                if leftover is not None:
+                    leftover.discard()
+            raise
+        spool.discard()
+        self._log.info(
+            "accepted {id} from <{sender}> for {count} recipient(s): {users} local, "
+            "{remote} remote",
+            id=queue_id,
+            sender=envelope.sender,
+            count=len(decisions),
+            users=len(plan.user_ids),
+            remote=len(plan.internet) + len(plan.lan),
+        )
+        for message in stored:
+            self._notifier.publish(MailboxChanged(message.folder_id, message.modseq))
+        if plan.queue_entries:
+            self._kick()
+        return queue_id
+
+    def _commit(
+        self,
+        conn: Connection,
+        plan: DeliveryPlan,
+        envelope: Envelope,
+        local_spool: StoreSpool | None,
+        queue_spool: StoreSpool | None,
+        queue_id: str,
+    ) -> list[Message]:
+        """The one transaction: blobs, INBOX rows, queue rows (blocking)."""
+        stored: list[Message] = []
+        recipients = [r for r, _ in envelope.recipients]
+        if local_spool is not None:
+            _blob_id, stored = store_message(
+                conn,
+                self._blobs,
+                local_spool,
+                [FolderTarget(user_id) for user_id in plan.user_ids],
+                envelope_from=envelope.sender,
+                envelope_to=recipients,
+            )
+        if queue_spool is not None:
+            blob_id = self._blobs.commit(conn, queue_spool, refs=plan.queue_entries)
+            params = envelope.params
+            common: dict[str, Any] = {
+                "blob_id": blob_id,
+                "sender": plan.sender_outbound,
+                "size": queue_spool.size,
+                "envid": params.envid,
+                "ret": params.ret,
+                "body_type": params.body,
+                "smtputf8": params.smtputf8,
+                "source": f"smtp:{queue_id}",
+            }
+            if plan.internet:
+                queue_repo.enqueue(conn, recipients=plan.internet, kind="internet", **common)
+            if plan.lan:
+                queue_repo.enqueue(conn, recipients=plan.lan, kind="lan", **common)
+        return stored

@@ -1,0 +1,194 @@
+"""Recipient routing over the store: load names, domains and mappings; ask core.mapping.
+
+A :class:`RoutingSnapshot` is everything resolution reads, loaded in one read
+transaction and cached for a short time (mappings and users change rarely, RCPTs
+come in bursts). :class:`Router` is the entry point SMTP delivery, collectors, lists
+and webmail share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+
+from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
+from vpop3d.core.mapping import (
+    Directory,
+    LocalDomains,
+    MappingKind,
+    MappingRow,
+    Resolution,
+    RoutingContext,
+    Source,
+    resolve,
+    resolve_from,
+)
+from vpop3d.core.mapping import Target as RouteTarget
+from vpop3d.core.policy import GroupSettings, UserSettings, effective_settings
+from vpop3d.store import domains as domains_repo
+from vpop3d.store import groups as groups_repo
+from vpop3d.store import mappings as mappings_repo
+from vpop3d.store import users as users_repo
+from vpop3d.store.db import Database
+from vpop3d.store.rows import Group
+
+__all__ = ["LocalUser", "Router", "RoutingSnapshot", "load_snapshot"]
+
+# Settings keys (Settings → Local Mail → General, seed-6 §1.1).
+DISABLE_IMPLIED = "localmail.disable_implied_mappings"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalUser:
+    """What delivery needs about one local user."""
+
+    id: int
+    name: str
+    settings: UserSettings  # after the primary group's overrides
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSnapshot:
+    domains: LocalDomains
+    default_domain: str | None
+    directory: Directory
+    mappings: tuple[MappingRow, ...]
+    users: dict[str, LocalUser] = field(default_factory=dict)
+    group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def user(self, name: str) -> LocalUser | None:
+        return self.users.get(name.casefold())
+
+    def no_internet_receivers(self) -> frozenset[str]:
+        """Users whose effective "Allow Receiving Internet Mail" is off (L1718)."""
+        return frozenset(
+            name for name, u in self.users.items() if not u.settings.allow_receive_internet
+        )
+
+
+def _group_settings(row: Group) -> GroupSettings:
+    return GroupSettings(
+        name=row.name,
+        enabled=row.enabled,
+        allow_send_internet=row.allow_send_internet,
+        allow_receive_internet=row.allow_receive_internet,
+        max_outgoing_kb=row.max_outgoing_kb,
+        reply_address=row.reply_address,
+    )
+
+
+def load_snapshot(conn: Connection) -> RoutingSnapshot:
+    """Read everything routing needs, in the caller's transaction (blocking)."""
+    domain_rows = domains_repo.list_all(conn)
+    default = domains_repo.default(conn)
+    group_rows = groups_repo.list_all(conn)
+    groups_by_id = {g.id: g for g in group_rows}
+    users: dict[str, LocalUser] = {}
+    members: dict[str, list[str]] = {g.name: [] for g in group_rows}
+    for row in users_repo.list_all(conn):
+        own = UserSettings(
+            enabled=row.enabled,
+            allow_send_internet=row.allow_send_internet,
+            allow_receive_internet=row.allow_receive_internet,
+        )
+        group = groups_by_id.get(row.primary_group_id or -1)
+        merged = effective_settings(own, _group_settings(group) if group else None)
+        users[row.name.casefold()] = LocalUser(row.id, row.name, merged)
+        if group is not None:
+            members[group.name].append(row.name)
+        for gid in users_repo.secondary_groups(conn, row.id):
+            secondary = groups_by_id.get(gid)
+            if secondary is not None and row.name not in members[secondary.name]:
+                members[secondary.name].append(row.name)
+    rows: list[MappingRow] = []
+    for mapping in mappings_repo.list_all(conn):
+        if not mapping.enabled:
+            continue
+        kind = MappingKind.FROM if mapping.direction == "from" else MappingKind.ALWAYS
+        rows.extend(
+            MappingRow(mapping.pattern, target, kind, order=mapping.position)
+            for target in mapping.targets
+        )
+    return RoutingSnapshot(
+        domains=LocalDomains.of(d.name for d in domain_rows),
+        default_domain=default.name if default else None,
+        directory=Directory.of(users=users, groups=(g.name for g in group_rows)),
+        mappings=tuple(rows),
+        users=users,
+        group_members={name: tuple(names) for name, names in members.items()},
+    )
+
+
+class Router:
+    """Cached routing data plus resolution; ``invalidate()`` after admin edits."""
+
+    def __init__(
+        self,
+        database: Database,
+        clock: IReactorTime,
+        *,
+        setting: Callable[[str, bool], bool] = lambda _key, default: default,
+        ttl: float = 2.0,
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._setting = setting
+        self._ttl = ttl
+        self._cached: RoutingSnapshot | None = None
+        self._stamp = 0.0
+
+    def invalidate(self) -> None:
+        self._cached = None
+
+    async def snapshot(self) -> RoutingSnapshot:
+        now = self._clock.seconds()
+        if self._cached is None or now - self._stamp > self._ttl:
+            loaded: Deferred[RoutingSnapshot] = self._db.read(load_snapshot)
+            self._cached = await loaded
+            self._stamp = now
+        return self._cached
+
+    def context(
+        self,
+        snapshot: RoutingSnapshot,
+        source: Source = Source.SMTP,
+        collector_id: int | None = None,
+    ) -> RoutingContext:
+        return RoutingContext(
+            local_domains=snapshot.domains,
+            names=snapshot.directory,
+            mappings=snapshot.mappings,
+            source=source,
+            collector_id=collector_id,
+            implied=not self._setting(DISABLE_IMPLIED, False),
+            default_domain=snapshot.default_domain,
+        )
+
+    async def resolve(
+        self,
+        recipient: Mailbox,
+        source: Source = Source.SMTP,
+        collector_id: int | None = None,
+    ) -> Resolution:
+        snapshot = await self.snapshot()
+        return resolve(recipient, self.context(snapshot, source, collector_id))
+
+    async def resolve_from(
+        self, sender: Mailbox, collector_id: int | None = None
+    ) -> tuple[RouteTarget, ...]:
+        """FROM-mappings for a downloaded message (collectors)."""
+        snapshot = await self.snapshot()
+        return resolve_from(sender, self.context(snapshot, Source.POP3, collector_id))
+
+    async def is_local_address(self, address: str) -> bool:
+        """Local Domains or a matching mapping (manual L2288); bad syntax is not local."""
+        try:
+            mailbox = parse_mailbox(address, smtputf8=True)
+        except AddressError:
+            return False
+        resolution = await self.resolve(mailbox)
+        return resolution.is_local

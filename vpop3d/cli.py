@@ -1,0 +1,255 @@
+"""``vpop3d``: the admin command line, on the same tap.conf and database as the server.
+
+It may run while the server runs (SQLite WAL or PostgreSQL), and calls the same
+use cases as the web admin (``vpop3d.app.accounts``). Errors are one line on stderr
+and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vpop3d import __version__
+from vpop3d.app import accounts
+from vpop3d.app.accounts import AdminError
+from vpop3d.app.bootstrap import first_run
+from vpop3d.config import BootConfig, ConfigError, load
+from vpop3d.store import migrate
+from vpop3d.store.db import Database
+from vpop3d.store.migrate import SchemaError
+from vpop3d.tls import TLSConfigError, context_factory, tls_files
+
+DEFAULT_CONFIG = os.environ.get("VPOP3D_CONFIG", "tap.conf")
+
+
+class CLIError(Exception):
+    """Shown as ``vpop3d: <message>`` with exit status 2."""
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("yes", "true", "on", "1"):
+        return True
+    if lowered in ("no", "false", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vpop3d", description="Administer a vpop3d mail server.")
+    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="tap.conf to use")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("version", help="print the version")
+    sub.add_parser("init", help="create the data dir, schema, administrator and certificate")
+    sub.add_parser("check-config", help="validate tap.conf and the TLS files")
+    sub.add_parser("migrate", help="apply pending database schema migrations")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--password", required=True)
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--real-name", default="")
+    add.add_argument("--quota-kb", type=int, default=0)
+    delete = user.add_parser("del", help="delete a user and their mail")
+    delete.add_argument("name")
+    user.add_parser("list", help="list users")
+    passwd = user.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("name")
+    passwd.add_argument("--password", required=True)
+    passwd.add_argument("--webmail", action="store_true", help="set the separate webmail password")
+    setter = user.add_parser("set", help="change a user's settings")
+    setter.add_argument("name")
+    setter.add_argument("--real-name")
+    setter.add_argument("--enabled", type=_bool)
+    setter.add_argument("--admin", type=_bool)
+    setter.add_argument("--quota-kb", type=int)
+
+    domain = sub.add_parser("domain", help="manage local domains").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    dadd = domain.add_parser("add", help="add a local domain")
+    dadd.add_argument("name")
+    dadd.add_argument("--default", action="store_true", help="make it the default domain")
+    ddel = domain.add_parser("del", help="remove a local domain")
+    ddel.add_argument("name")
+    domain.add_parser("list", help="list local domains")
+
+    mapping = sub.add_parser("mapping", help="manage mappings").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    madd = mapping.add_parser("add", help="map PATTERN to one or more targets")
+    madd.add_argument("pattern")
+    madd.add_argument("targets", nargs="+")
+    madd.add_argument("--from", dest="direction", action="store_const", const="from", default="to")
+    mdel = mapping.add_parser("del", help="remove mappings by pattern or id")
+    mdel.add_argument("pattern")
+    mapping.add_parser("list", help="list mappings in evaluation order")
+
+    auth = sub.add_parser("auth", help="authentication settings").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    plain = auth.add_parser(
+        "plaintext-equivalent",
+        help="allow CRAM-MD5 and APOP (stores a plaintext-equivalent secret at each "
+        "password change; 'no' wipes them)",
+    )
+    plain.add_argument("enabled", type=_bool)
+    return parser
+
+
+def _open(config: BootConfig) -> Database:
+    try:
+        database = Database(config.database, threads=1)
+        migrate.ensure(database.engine, auto_migrate=config.auto_migrate)
+    except SchemaError as exc:
+        raise CLIError(str(exc)) from None
+    return database
+
+
+Handler = Callable[[argparse.Namespace, Database], None]
+
+
+def _user(args: argparse.Namespace, db: Database) -> None:
+    if args.action == "add":
+        db.run_sync(
+            accounts.add_user,
+            args.name,
+            args.password,
+            real_name=args.real_name,
+            is_admin=args.admin,
+            quota_kb=args.quota_kb,
+        )
+        print(f"user {args.name.lower()} added")
+    elif args.action == "del":
+        db.run_sync(accounts.delete_user, args.name)
+        print(f"user {args.name.lower()} deleted")
+    elif args.action == "list":
+        for summary in db.read_sync(accounts.list_users):
+            flags = ("admin " if summary.is_admin else "") + ("" if summary.enabled else "disabled")
+            quota = f"{summary.quota_kb} kB" if summary.quota_kb else "no quota"
+            fields = [summary.name, summary.real_name, f"{summary.messages} messages", quota, flags]
+            print("\t".join(fields).rstrip())
+    elif args.action == "passwd":
+        db.run_sync(accounts.set_password, args.name, args.password, webmail=args.webmail)
+        print(f"password of {args.name.lower()} changed")
+    elif args.action == "set":
+        changes: dict[str, Any] = {}
+        if args.real_name is not None:
+            changes["real_name"] = args.real_name
+        if args.enabled is not None:
+            changes["enabled"] = args.enabled
+        if args.admin is not None:
+            changes["is_admin"] = args.admin
+        if args.quota_kb is not None:
+            changes["quota_kb"] = args.quota_kb
+        if not changes:
+            raise CLIError(
+                "user set: name at least one of --real-name, --enabled, --admin, --quota-kb"
+            )
+        db.run_sync(accounts.update_user, args.name, **changes)
+        print(f"user {args.name.lower()} updated")
+
+
+def _domain(args: argparse.Namespace, db: Database) -> None:
+    if args.action == "add":
+        added = db.run_sync(accounts.add_domain, args.name, make_default=args.default)
+        print(f"domain {added.name} added" + (" (default)" if added.is_default else ""))
+    elif args.action == "del":
+        db.run_sync(accounts.delete_domain, args.name)
+        print(f"domain {args.name.lower()} removed")
+    else:
+        for domain in db.read_sync(accounts.list_domains):
+            print(domain.name + ("\t(default)" if domain.is_default else ""))
+
+
+def _mapping(args: argparse.Namespace, db: Database) -> None:
+    if args.action == "add":
+        added = db.run_sync(
+            accounts.add_mapping, args.pattern, args.targets, direction=args.direction
+        )
+        print(f"mapping {added.id}: {added.pattern} -> {', '.join(added.targets)}")
+    elif args.action == "del":
+        count = db.run_sync(accounts.delete_mapping, args.pattern)
+        print(f"{count} mapping(s) removed")
+    else:
+        for m in db.read_sync(accounts.list_mappings):
+            arrow = "<-" if m.direction == "from" else "->"
+            print(f"{m.id}\t{m.pattern} {arrow} {', '.join(m.targets)}")
+
+
+def _auth(args: argparse.Namespace, db: Database) -> None:
+    db.run_sync(accounts.set_plaintext_equivalent, args.enabled)
+    if args.enabled:
+        print(
+            "CRAM-MD5 and APOP enabled: a plaintext-equivalent secret is stored from each "
+            "user's next password change on"
+        )
+    else:
+        print("CRAM-MD5 and APOP disabled; stored plaintext-equivalent secrets were wiped")
+
+
+HANDLERS: dict[str, Handler] = {
+    "user": _user,
+    "domain": _domain,
+    "mapping": _mapping,
+    "auth": _auth,
+}
+
+
+def run(argv: Sequence[str]) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"vpop3d {__version__}")
+        return
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    if args.command == "check-config":
+        try:
+            context_factory(tls_files(config), config.tls.min_version)
+        except TLSConfigError as exc:
+            raise CLIError(f"{config.source}: [tls]: {exc}") from None
+        listeners = ", ".join(f"{s.name}:{s.port}" for s in config.enabled_listeners())
+        print(f"{config.source}: OK (data dir {config.data_dir}; listeners {listeners})")
+        return
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "migrate":
+        database = Database(config.database, threads=1)
+        print(migrate.ensure(database.engine, auto_migrate=True))
+        return
+    database = _open(config)
+    try:
+        if args.command == "init":
+            for line in database.run_sync(first_run, config.hostname) or ["already initialised"]:
+                print(line)
+            files = tls_files(config)
+            print(f"TLS certificate: {files.certificate}")
+            return
+        HANDLERS[args.command](args, database)
+    finally:
+        database.engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except (CLIError, AdminError) as exc:
+        print(f"vpop3d: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001  a database or disk error: one line, not a traceback
+        print(f"vpop3d: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure domain: addresses, replies, envelopes, messages, SASL. Stdlib only, no I/O."""

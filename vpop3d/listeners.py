@@ -1,0 +1,40 @@
+"""Which factory serves which protocol, and which background services each needs.
+
+Kept apart from ``tap.py`` so that adding a protocol is one entry here. Builders
+take the shared :class:`~vpop3d.tap.ServerContext` and one listener's spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import IService
+from twisted.internet.interfaces import IProtocolFactory
+
+from vpop3d.config import ListenerSpec
+
+if TYPE_CHECKING:
+    from vpop3d.tap import ServerContext
+
+
+def _http(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from webadmin.site import make_site
+
+    return make_site(context)
+
+
+def _status(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from vpop3d.status import StatusFactory
+
+    return StatusFactory(context)
+
+
+BUILDERS: dict[str, Callable[[ServerContext, ListenerSpec], IProtocolFactory]] = {
+    "http": _http,
+    "status": _status,
+}
+
+BACKGROUND: list[tuple[str, Callable[[ServerContext], IService]]] = []
+
+__all__ = ["BACKGROUND", "BUILDERS", "Any"]

@@ -1,0 +1,1 @@
+"""Wire protocols: pure grammar and session state machines plus thin Twisted adapters."""

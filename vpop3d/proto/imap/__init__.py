@@ -1,0 +1,1 @@
+"""IMAP4rev1/rev2: grammar, session, Twisted adapter."""

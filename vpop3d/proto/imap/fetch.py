@@ -1,0 +1,135 @@
+"""Rendering of FETCH responses (RFC 3501 §7.4.2) from message metadata and bodies.
+
+MIME work (ENVELOPE, BODYSTRUCTURE, sections) is done by ``vpop3d.core.mime``; a
+summary cached by the store is used when present, so a header-only FETCH does not
+re-parse the message.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+
+from vpop3d.core import mime
+from vpop3d.proto.imap.grammar import FetchItem, Section, format_date_time
+from vpop3d.proto.imap.mailbox import SYSTEM_FLAGS, MessageData
+
+
+class Need(enum.IntEnum):
+    """How much of a message the requested items need from the store."""
+
+    FLAGS = 0  # FLAGS and UID only: the session's own view suffices
+    META = 1  # INTERNALDATE, RFC822.SIZE
+    BODY = 2  # anything that looks inside the message
+
+
+_META_ITEMS = frozenset({"INTERNALDATE", "RFC822.SIZE"})
+_SEEN_ITEMS = frozenset({"RFC822", "RFC822.TEXT"})
+
+
+def need_of(items: Sequence[FetchItem]) -> Need:
+    """The largest need among ``items``."""
+    need = Need.FLAGS
+    for item in items:
+        if item.name in ("FLAGS", "UID"):
+            continue
+        if item.name in _META_ITEMS:
+            need = max(need, Need.META)
+        else:
+            return Need.BODY
+    return need
+
+
+def sets_seen(items: Sequence[FetchItem]) -> bool:
+    """True when fetching ``items`` implicitly sets \\Seen (RFC 3501 §6.4.5)."""
+    return any(
+        item.name in _SEEN_ITEMS or (item.section is not None and not item.section.peek)
+        for item in items
+    )
+
+
+def format_flags(flags: Iterable[str], recent: bool = False) -> bytes:
+    """``(\\Seen $Label1)``: system flags first in a fixed order, then keywords."""
+    present = set(flags)
+    ordered = [f for f in SYSTEM_FLAGS if f in present]
+    ordered += sorted(f for f in present if not f.startswith("\\"))
+    if recent:
+        ordered.append("\\Recent")
+    return b"(" + " ".join(ordered).encode("utf-8") + b")"
+
+
+def _section_bytes(raw: bytes, section: Section) -> bytes:
+    spec = mime.SectionSpec(section.part, section.text or None, section.fields)
+    data = mime.section(raw, spec)
+    if section.partial is not None:
+        origin, count = section.partial
+        data = mime.partial(data, origin, count)
+    return data
+
+
+def _literal(data: bytes) -> bytes:
+    return b"{%d}\r\n" % len(data) + data
+
+
+def render(
+    msn: int,
+    uid: int,
+    flags: Iterable[str],
+    recent: bool,
+    items: Sequence[FetchItem],
+    data: MessageData | None,
+) -> bytes:
+    """One ``* msn FETCH (...)`` response line (with CRLF); ``data`` per :func:`need_of`."""
+    parts: list[bytes] = []
+    summary = None
+    for item in items:
+        name = item.name
+        if name == "UID":
+            parts.append(b"UID %d" % uid)
+        elif name == "FLAGS":
+            parts.append(b"FLAGS " + format_flags(flags, recent))
+        elif data is None:
+            raise ValueError(f"{name} needs message data")
+        elif name == "INTERNALDATE":
+            parts.append(b'INTERNALDATE "%s"' % format_date_time(data.internal_date).encode())
+        elif name == "RFC822.SIZE":
+            parts.append(b"RFC822.SIZE %d" % data.size)
+        else:
+            raw = data.raw or b""
+            if name in ("ENVELOPE", "BODYSTRUCTURE", "BODY") and item.section is None:
+                if summary is None:
+                    summary = data.summary or mime.analyse(raw)
+                value = {
+                    "ENVELOPE": summary.envelope,
+                    "BODYSTRUCTURE": summary.bodystructure,
+                    "BODY": summary.body,
+                }[name]
+                parts.append(name.encode() + b" " + value)
+            elif name == "RFC822":
+                parts.append(b"RFC822 " + _literal(raw))
+            elif name == "RFC822.HEADER":
+                body = _section_bytes(raw, Section(text="HEADER"))
+                parts.append(b"RFC822.HEADER " + _literal(body))
+            elif name == "RFC822.TEXT":
+                body = _section_bytes(raw, Section(text="TEXT"))
+                parts.append(b"RFC822.TEXT " + _literal(body))
+            elif item.section is not None:
+                section = item.section
+                label = b"BODY[" + section.spec().encode("utf-8") + b"]"
+                if section.partial is not None:
+                    label += b"<%d>" % section.partial[0]
+                parts.append(label + b" " + _literal(_section_bytes(raw, section)))
+            else:  # pragma: no cover - the grammar admits no other names
+                raise ValueError(f"unknown fetch item {name}")
+    return b"* %d FETCH (" % msn + b" ".join(parts) + b")\r\n"
+
+
+def with_implicit(items: Sequence[FetchItem], uid_command: bool, seen_set: bool) -> list[FetchItem]:
+    """Add UID for UID FETCH (RFC 3501 §6.4.8) and FLAGS when \\Seen was just set."""
+    out = list(items)
+    names = {item.name for item in out}
+    if uid_command and "UID" not in names:
+        out.insert(0, FetchItem("UID"))
+    if seen_set and "FLAGS" not in names:
+        out.append(FetchItem("FLAGS"))
+    return out

@@ -1,0 +1,1039 @@
+"""The IMAP4rev1 session state machine (RFC 3501 §3), free of sockets and timers.
+
+The Twisted adapter parses a command with ``grammar.parse_command`` and awaits
+:meth:`IMAPSession.execute`; the session writes untagged and tagged responses
+through its :class:`Channel` and reads continuation lines (AUTHENTICATE, IDLE's
+``DONE``) from it. Each selected session keeps its own message sequence map, so
+changes made by other sessions or by delivery are reported only at the points
+RFC 3501 §5.2 and §7.4.1 allow: never an EXPUNGE while answering FETCH, STORE or
+SEARCH, and never when no command is in progress (except during IDLE).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from vpop3d import __version__
+from vpop3d.core import imapsearch, mime, sasl, utf7
+from vpop3d.core.reply import LoginFailed, ReplyError
+from vpop3d.core.seqset import SeqSet
+from vpop3d.ports import Authenticator, LoginContext, Principal
+from vpop3d.proto.imap import fetch
+from vpop3d.proto.imap.grammar import (
+    Append,
+    Authenticate,
+    Capability,
+    Check,
+    Close,
+    Command,
+    Copy,
+    Create,
+    Delete,
+    Enable,
+    Expunge,
+    Fetch,
+    Id,
+    Idle,
+    List,
+    Login,
+    Logout,
+    Namespace,
+    Noop,
+    Rename,
+    Search,
+    Select,
+    StartTLS,
+    Status,
+    Store,
+    Subscribe,
+    Tagged,
+    Unselect,
+    render_uid_set,
+)
+from vpop3d.proto.imap.mailbox import (
+    DELIMITER,
+    SYSTEM_FLAGS,
+    FolderInfo,
+    MailboxError,
+    MailStore,
+    MessageData,
+    MessageMeta,
+    SelectedFolder,
+)
+
+FETCH_BATCH = 200  # messages loaded per store round trip while streaming FETCH
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+class Outcome(enum.Enum):
+    """What the adapter must do after a command."""
+
+    CONTINUE = "continue"
+    STARTTLS = "starttls"  # start TLS now, dropping anything buffered (RFC 3501 §6.2.1)
+    CLOSE = "close"  # LOGOUT or too many failures: close the connection
+
+
+class IMAPError(Exception):
+    """Answer the current command with ``status [code] text`` (NO or BAD)."""
+
+    def __init__(self, status: str, text: str, code: str = "") -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+        self.code = code
+
+
+def _no(text: str, code: str = "") -> IMAPError:
+    return IMAPError("NO", text, code)
+
+
+def _bad(text: str) -> IMAPError:
+    return IMAPError("BAD", text)
+
+
+class Channel(Protocol):
+    """What the session needs from its connection."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def read_line(self) -> Deferred[bytes]:
+        """The next line the client sends (without CRLF), for continuations."""
+
+    @property
+    def secure(self) -> bool: ...
+
+    @property
+    def peer_ip(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IMAPConfig:
+    """Per-listener settings (spec seed-4 §8)."""
+
+    hostname: str = "localhost"
+    starttls_available: bool = False
+    plaintext_without_tls: bool = True  # False: LOGINDISABLED until TLS
+    idle_enabled: bool = True
+    max_failed_logins: int = 3  # spec seed-4 §8.3
+    append_limit: int = 50 * 1024 * 1024
+
+
+class _View:
+    """One session's picture of its selected folder (RFC 3501 §2.3.1.2)."""
+
+    def __init__(self, folder: SelectedFolder) -> None:
+        snap = folder.snapshot
+        self.folder = folder
+        self.read_only = snap.read_only
+        self.uids: list[int] = [m.uid for m in snap.messages]
+        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in snap.messages}
+        self.recent: set[int] = set(snap.recent)
+        self.keywords: set[str] = set(snap.keywords)
+        self.pending_expunge: set[int] = set()
+        self.dirty = False
+        self.unwatch: Callable[[], None] = lambda: None
+
+    def msn_of(self, uid: int) -> int:
+        """Message sequence number of a UID in the view (binary search)."""
+        lo, hi = 0, len(self.uids)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.uids[mid] < uid:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo + 1
+
+    def resolve(self, messages: SeqSet, by_uid: bool) -> list[tuple[int, int]]:
+        """(msn, uid) pairs named by a sequence set, ascending."""
+        count = len(self.uids)
+        if by_uid:
+            largest = self.uids[-1] if self.uids else 0
+            # RFC 3501 §6.4.8: "n:*" always includes the largest UID in use.
+            return [
+                (i + 1, uid) for i, uid in enumerate(self.uids) if messages.contains(uid, largest)
+            ]
+        if messages.max_number(count) > count or (count == 0 and messages.items):
+            raise _bad("Invalid message sequence number")
+        return [(n, self.uids[n - 1]) for n in messages.iter_numbers(count)]
+
+    def flags_response(self, uid: int, with_uid: bool) -> bytes:
+        msn = self.msn_of(uid)
+        items = b"UID %d " % uid if with_uid else b""
+        flags = fetch.format_flags(self.flags[uid], uid in self.recent)
+        return b"* %d FETCH (%sFLAGS %s)\r\n" % (msn, items, flags)
+
+    def remove(self, uid: int) -> int:
+        """Drop ``uid`` from the view and return the sequence number it had."""
+        msn = self.msn_of(uid)
+        del self.uids[msn - 1]
+        del self.flags[uid]
+        self.recent.discard(uid)
+        self.pending_expunge.discard(uid)
+        return msn
+
+
+_ANY = frozenset({Capability, Noop, Logout, Id})
+_NOT_AUTH = _ANY | {StartTLS, Authenticate, Login}
+_AUTH = _ANY | {
+    Select,
+    Create,
+    Delete,
+    Rename,
+    Subscribe,
+    List,
+    Status,
+    Append,
+    Idle,
+    Namespace,
+    Enable,
+}
+_SELECTED = (_AUTH - {Enable}) | {Check, Close, Unselect, Expunge, Search, Fetch, Store, Copy}
+_ALLOWED: dict[State, frozenset[type]] = {
+    State.NOT_AUTHENTICATED: frozenset(_NOT_AUTH),
+    State.AUTHENTICATED: frozenset(_AUTH),
+    State.SELECTED: frozenset(_SELECTED),
+    State.LOGOUT: frozenset(),
+}
+# RFC 3501 §7.4.1: no EXPUNGE while responding to these (sequence numbers in use).
+_NO_EXPUNGE = frozenset({Fetch, Store, Search})
+
+_LOGIN_CODES = {"AUTH": "AUTHENTICATIONFAILED", "SYS/TEMP": "UNAVAILABLE", "IN-USE": "INUSE"}
+
+
+def quote(text: str) -> bytes:
+    """An IMAP string for ``text``: quoted when possible, else a literal."""
+    data = text.encode("utf-8")
+    if data.isascii() and b"\r" not in data and b"\n" not in data and len(data) < 1000:
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return b"{%d}\r\n" % len(data) + data
+
+
+def mailbox_name(name: str) -> bytes:
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
+    return quote(utf7.encode(name))
+
+
+def list_matches(pattern: str, name: str) -> bool:
+    """RFC 3501 §6.3.8 LIST wildcards: ``*`` any run, ``%`` any run without ``/``."""
+    if pattern.upper().startswith("INBOX") and name == "INBOX":
+        pattern = "INBOX" + pattern[5:]
+    memo: dict[tuple[int, int], bool] = {}
+
+    def match(p: int, n: int) -> bool:
+        key = (p, n)
+        if key in memo:
+            return memo[key]
+        if p == len(pattern):
+            result = n == len(name)
+        elif pattern[p] == "*":
+            result = match(p + 1, n) or (n < len(name) and match(p, n + 1))
+        elif pattern[p] == "%":
+            result = match(p + 1, n) or (n < len(name) and name[n] != DELIMITER and match(p, n + 1))
+        else:
+            result = n < len(name) and pattern[p] == name[n] and match(p + 1, n + 1)
+        memo[key] = result
+        return result
+
+    return match(0, 0)
+
+
+class IMAPSession:
+    """One client connection's IMAP state."""
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        config: IMAPConfig,
+        store: MailStore,
+        authenticator: Authenticator,
+        channel: Channel,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.authenticator = authenticator
+        self.channel = channel
+        self.state = State.NOT_AUTHENTICATED
+        self.user: Principal | None = None
+        self.view: _View | None = None
+        self.failed_logins = 0
+        self._idling = False
+        self._idle_sync: Deferred[None] | None = None
+        self._idle_again = False
+        self._handlers: dict[type, Callable[[str, Command], Awaitable[Outcome | None]]] = {
+            Capability: self._capability,
+            Noop: self._noop,
+            Logout: self._logout,
+            Id: self._id,
+            StartTLS: self._starttls,
+            Login: self._login,
+            Authenticate: self._authenticate,
+            Select: self._select,
+            Create: self._create,
+            Delete: self._delete,
+            Rename: self._rename,
+            Subscribe: self._subscribe,
+            List: self._list,
+            Status: self._status,
+            Append: self._append,
+            Idle: self._idle,
+            Namespace: self._namespace,
+            Enable: self._enable,
+            Check: self._noop,
+            Close: self._close,
+            Unselect: self._unselect,
+            Expunge: self._expunge,
+            Search: self._search,
+            Fetch: self._fetch,
+            Store: self._store,
+            Copy: self._copy,
+        }
+
+    # ------------------------------------------------------------- plumbing
+
+    @property
+    def idling(self) -> bool:
+        """True while an IDLE command waits for DONE."""
+        return self._idling
+
+    def connection_lost(self) -> None:
+        """Stop watching the selected folder."""
+        self._leave_folder()
+        self.state = State.LOGOUT
+
+    def write(self, data: bytes) -> None:
+        self.channel.write(data)
+
+    def untagged(self, text: str) -> None:
+        self.channel.write(b"* " + text.encode("utf-8") + b"\r\n")
+
+    def greeting(self) -> bytes:
+        caps = " ".join(self.capabilities())
+        return f"* OK [CAPABILITY {caps}] {self.config.hostname} IMAP4rev1 ready\r\n".encode()
+
+    def capabilities(self) -> list[str]:
+        """RFC 3501 §7.2.1 capability list for the current state."""
+        caps = ["IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE"]
+        if self.config.idle_enabled:
+            caps.append("IDLE")
+        if self.state is State.NOT_AUTHENTICATED:
+            if self.config.starttls_available and not self.channel.secure:
+                caps.append("STARTTLS")
+            if not self._plaintext_allowed():
+                caps.append("LOGINDISABLED")
+            caps += [f"AUTH={m}" for m in self._mechanisms()]
+        else:
+            caps += [
+                "NAMESPACE",
+                "UIDPLUS",
+                "MOVE",
+                "UNSELECT",
+                "CHILDREN",
+                "SPECIAL-USE",
+                f"APPENDLIMIT={self.config.append_limit}",
+            ]
+        return caps
+
+    def _plaintext_allowed(self) -> bool:
+        return self.channel.secure or self.config.plaintext_without_tls
+
+    def _mechanisms(self) -> list[str]:
+        return sasl.advertised_mechanisms(
+            secure=self.channel.secure,
+            allow_plaintext_equivalent=self.authenticator.plaintext_equivalent_enabled(),
+            allow_plaintext_without_tls=self.config.plaintext_without_tls,
+        )
+
+    async def execute(self, tagged: Tagged) -> Outcome:
+        """Run one command to its tagged response; never raises."""
+        tag, command = tagged.tag, tagged.command
+        if type(command) not in _ALLOWED[self.state]:
+            if self.state is State.AUTHENTICATED and type(command) in _SELECTED:
+                text = "No mailbox selected"
+            else:
+                text = f"{tagged.verb} not allowed in the {self.state.value} state"
+            self._tagged(tag, "BAD", text)
+            return Outcome.CONTINUE
+        try:
+            outcome = await self._handlers[type(command)](tag, command)
+        except IMAPError as err:
+            await self._safe_sync(allow_expunge=type(command) not in _NO_EXPUNGE)
+            self._tagged(tag, err.status, err.text, err.code)
+            return Outcome.CONTINUE
+        except MailboxError as err:
+            await self._safe_sync(allow_expunge=type(command) not in _NO_EXPUNGE)
+            self._tagged(tag, "NO", err.text, err.code)
+            return Outcome.CONTINUE
+        except ReplyError as err:
+            self._tagged(tag, "NO", err.reply.text)
+            return Outcome.CONTINUE
+        except Exception:  # noqa: BLE001  command boundary
+            self._log.failure("IMAP command {verb} failed", verb=tagged.verb)
+            self._tagged(tag, "NO", "Temporary server error, please try again", "UNAVAILABLE")
+            return Outcome.CONTINUE
+        return outcome or Outcome.CONTINUE
+
+    def _tagged(self, tag: str, status: str, text: str, code: str = "") -> None:
+        code_part = f"[{code}] " if code else ""
+        self.write(f"{tag} {status} {code_part}{text}\r\n".encode())
+
+    def _done(self, tag: str, text: str, code: str = "") -> None:
+        self._tagged(tag, "OK", text, code)
+
+    def _selected(self) -> _View:
+        if self.view is None:  # pragma: no cover - the state table prevents it
+            raise _bad("No mailbox selected")
+        return self.view
+
+    def _principal(self) -> Principal:
+        if self.user is None:  # pragma: no cover - the state table prevents it
+            raise _bad("Not authenticated")
+        return self.user
+
+    # ------------------------------------------------------------- unsolicited updates
+
+    def _changed(self) -> None:
+        """Listener for the folder's change notifications."""
+        if self.view is not None:
+            self.view.dirty = True
+            if self._idling:
+                self._kick_idle_sync()
+
+    def _kick_idle_sync(self) -> None:
+        if self._idle_sync is not None:
+            self._idle_again = True
+            return
+
+        async def run() -> None:
+            try:
+                while True:
+                    self._idle_again = False
+                    await self._safe_sync(allow_expunge=True)
+                    if not self._idle_again:
+                        break
+            finally:
+                self._idle_sync = None
+
+        self._idle_sync = Deferred.fromCoroutine(run())
+
+    async def _safe_sync(self, allow_expunge: bool) -> None:
+        try:
+            await self._sync(allow_expunge)
+        except Exception:  # noqa: BLE001  updates are best effort; next command retries
+            self._log.failure("IMAP refresh failed")
+            if self.view is not None:
+                self.view.dirty = True
+
+    async def _sync(self, allow_expunge: bool) -> None:
+        """Report other sessions' changes, holding EXPUNGEs back when not allowed."""
+        view = self.view
+        if view is None or self.state is not State.SELECTED:
+            return
+        changed: list[int] = []
+        arrived = False
+        if view.dirty:
+            view.dirty = False
+            delta = await view.folder.refresh()
+            if self.view is not view:
+                return
+            gone = set(delta.expunged)
+            view.pending_expunge.update(uid for uid in gone if uid in view.flags)
+            last = view.uids[-1] if view.uids else 0
+            arrivals: list[MessageMeta] = []
+            for meta in delta.upserted:
+                if meta.uid in gone:
+                    continue
+                if meta.uid in view.flags:
+                    if view.flags[meta.uid] != meta.flags:
+                        view.flags[meta.uid] = meta.flags
+                        changed.append(meta.uid)
+                elif meta.uid > last:
+                    arrivals.append(meta)
+                view.keywords.update(f for f in meta.flags if not f.startswith("\\"))
+            arrived = bool(arrivals)
+            for meta in sorted(arrivals, key=lambda m: m.uid):
+                view.uids.append(meta.uid)
+                view.flags[meta.uid] = meta.flags
+            view.recent.update(uid for uid in delta.recent if uid in view.flags)
+        if allow_expunge and view.pending_expunge:
+            for uid in sorted(view.pending_expunge, reverse=True):
+                if uid in view.flags:
+                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
+            view.pending_expunge.clear()
+        if arrived:
+            self.write(b"* %d EXISTS\r\n" % len(view.uids))
+            self.write(b"* %d RECENT\r\n" % len(view.recent))
+        for uid in changed:
+            if uid in view.flags and uid not in view.pending_expunge:
+                self.write(view.flags_response(uid, with_uid=True))
+
+    # ------------------------------------------------------------- any state
+
+    async def _capability(self, tag: str, command: Command) -> Outcome | None:
+        self.untagged("CAPABILITY " + " ".join(self.capabilities()))
+        await self._sync(allow_expunge=True)
+        self._done(tag, "CAPABILITY completed")
+        return None
+
+    async def _noop(self, tag: str, command: Command) -> Outcome | None:
+        if self.view is not None:
+            self.view.dirty = True  # NOOP/CHECK always poll (RFC 3501 §6.1.2)
+        await self._sync(allow_expunge=True)
+        name = "CHECK" if isinstance(command, Check) else "NOOP"
+        self._done(tag, f"{name} completed")
+        return None
+
+    async def _logout(self, tag: str, command: Command) -> Outcome | None:
+        self.untagged(f"BYE {self.config.hostname} IMAP4rev1 server logging out")
+        self._leave_folder()
+        self.state = State.LOGOUT
+        self._done(tag, "LOGOUT completed")
+        return Outcome.CLOSE
+
+    async def _id(self, tag: str, command: Command) -> Outcome | None:
+        # RFC 2971: the server answers with its own identification.
+        self.write(b'* ID ("name" "vpop3d" "version" ' + quote(__version__) + b")\r\n")
+        await self._sync(allow_expunge=True)
+        self._done(tag, "ID completed")
+        return None
+
+    # ------------------------------------------------------------- not authenticated
+
+    async def _starttls(self, tag: str, command: Command) -> Outcome | None:
+        if not self.config.starttls_available or self.channel.secure:
+            raise _bad("STARTTLS not available")
+        self._done(tag, "Begin TLS negotiation now")
+        return Outcome.STARTTLS
+
+    async def _login(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Login)
+        if not self._plaintext_allowed():
+            # RFC 3501 §6.2.3 / §7.2.1 LOGINDISABLED
+            raise _no("Plaintext login is disabled; use STARTTLS", "PRIVACYREQUIRED")
+        creds = sasl.PasswordCredentials(command.username, command.password)
+        return await self._finish_login(tag, creds, b"")
+
+    async def _finish_login(
+        self, tag: str, credentials: sasl.Credentials, final: bytes | Callable[[], bytes]
+    ) -> Outcome | None:
+        context = LoginContext("imap", self.channel.peer_ip, self.channel.secure)
+        try:
+            principal = await self.authenticator.authenticate(credentials, context)
+        except LoginFailed as err:
+            return self._login_failed(tag, err.text, _LOGIN_CODES.get(err.response_code, ""))
+        await self.store.ensure_defaults(principal)
+        self.user = principal
+        self.state = State.AUTHENTICATED
+        self._log.info(
+            "IMAP login {user} from {ip}", user=principal.username, ip=self.channel.peer_ip
+        )
+        extra = final() if callable(final) else final
+        if extra:
+            # RFC 4959 §3 / RFC 3501 §6.2.2: SCRAM server-final as a last challenge
+            self.write(b"+ " + sasl.encode_challenge(extra) + b"\r\n")
+            line = await self.channel.read_line()
+            if line.strip():
+                self.user = None
+                self.state = State.NOT_AUTHENTICATED
+                raise _bad("Expected an empty response")
+        caps = " ".join(self.capabilities())
+        self._done(tag, "Logged in", f"CAPABILITY {caps}")
+        return None
+
+    def _login_failed(self, tag: str, text: str, code: str) -> Outcome | None:
+        self.failed_logins += 1
+        if self.failed_logins >= self.config.max_failed_logins:
+            self._tagged(tag, "NO", text, code)
+            self.untagged("BYE Too many failed login attempts")
+            self.state = State.LOGOUT
+            return Outcome.CLOSE
+        raise _no(text, code)
+
+    async def _authenticate(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Authenticate)
+        name = command.mechanism
+        if name not in self._mechanisms():
+            if name in ("PLAIN", "LOGIN") and not self._plaintext_allowed():
+                raise _no("Plaintext authentication needs TLS", "PRIVACYREQUIRED")
+            raise _no(f"Unsupported mechanism {name}", "CANNOT")
+        mechanism = sasl.server_mechanism(
+            name,
+            self.config.hostname,
+            allow_plaintext_equivalent=self.authenticator.plaintext_equivalent_enabled(),
+        )
+        if mechanism is None:
+            raise _no(f"Unsupported mechanism {name}", "CANNOT")
+        try:
+            initial = None
+            if command.initial_response is not None:
+                initial = sasl.decode_client_response(command.initial_response)
+            step = mechanism.start(initial)
+            while True:
+                if isinstance(step, sasl.Challenge):
+                    self.write(b"+ " + sasl.encode_challenge(step.data) + b"\r\n")
+                    line = await self.channel.read_line()
+                    step = mechanism.respond(sasl.decode_client_response(line))
+                elif isinstance(step, sasl.NeedScramKeys):
+                    keys = await self.authenticator.scram_keys(step.username)
+                    step = mechanism.provide_keys(keys)
+                elif isinstance(step, sasl.Failed):
+                    self._log.info("SASL {mech} failed: {reason}", mech=name, reason=step.reason)
+                    return self._login_failed(tag, "Authentication failed", "AUTHENTICATIONFAILED")
+                else:
+                    return await self._finish_login(tag, step.credentials, mechanism.server_final)
+        except sasl.SASLCancelled:
+            raise _bad("Authentication cancelled") from None
+        except sasl.SASLMalformed:
+            raise _bad("Invalid base64 in SASL response") from None
+
+    # ------------------------------------------------------------- authenticated
+
+    def _leave_folder(self) -> None:
+        if self.view is not None:
+            self.view.unwatch()
+            self.view.folder.close()
+            self.view = None
+        if self.state is State.SELECTED:
+            self.state = State.AUTHENTICATED
+
+    async def _select(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Select)
+        self._leave_folder()  # RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
+        folder = await self.store.select(self._principal(), command.mailbox, command.readonly)
+        view = _View(folder)
+        self.view = view
+        self.state = State.SELECTED
+        view.unwatch = folder.watch(self._changed)
+        snap = folder.snapshot
+        flags = list(SYSTEM_FLAGS) + sorted(view.keywords)
+        self.untagged("FLAGS (" + " ".join(flags) + ")")
+        self.write(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(view.uids), len(view.recent)))
+        for msn, uid in enumerate(view.uids, start=1):
+            if "\\Seen" not in view.flags[uid]:
+                self.untagged(f"OK [UNSEEN {msn}] First unseen message")
+                break
+        permanent = "" if view.read_only else " ".join([*SYSTEM_FLAGS, "\\*"])
+        self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
+        self.untagged(f"OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
+        self.untagged(f"OK [UIDNEXT {snap.uidnext}] Predicted next UID")
+        mode = "READ-ONLY" if view.read_only else "READ-WRITE"
+        verb = "EXAMINE" if command.readonly else "SELECT"
+        self._done(tag, f"{verb} completed", mode)
+        return None
+
+    async def _create(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Create)
+        name = command.mailbox.rstrip(DELIMITER)  # RFC 3501 §6.3.3 trailing delimiter
+        if not name or name == "INBOX" or "//" in name:
+            raise _no("Cannot create that mailbox", "CANNOT")
+        await self.store.create_folder(self._principal(), name)
+        await self._sync(allow_expunge=True)
+        self._done(tag, "CREATE completed")
+        return None
+
+    async def _delete(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Delete)
+        if command.mailbox == "INBOX":
+            raise _no("INBOX cannot be deleted", "CANNOT")
+        await self.store.delete_folder(self._principal(), command.mailbox)
+        await self._sync(allow_expunge=True)
+        self._done(tag, "DELETE completed")
+        return None
+
+    async def _rename(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Rename)
+        new = command.new.rstrip(DELIMITER)
+        if not new or new == "INBOX":
+            raise _no("Cannot rename to that name", "CANNOT")
+        await self.store.rename_folder(self._principal(), command.old, new)
+        await self._sync(allow_expunge=True)
+        self._done(tag, "RENAME completed")
+        return None
+
+    async def _subscribe(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Subscribe)
+        await self.store.set_subscribed(self._principal(), command.mailbox, command.subscribe)
+        await self._sync(allow_expunge=True)
+        verb = "SUBSCRIBE" if command.subscribe else "UNSUBSCRIBE"
+        self._done(tag, f"{verb} completed")
+        return None
+
+    async def _list(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, List)
+        verb = "LSUB" if command.lsub else "LIST"
+        if not command.pattern:
+            if not command.lsub:  # RFC 3501 §6.3.8: the delimiter and root
+                self.untagged('LIST (\\Noselect) "/" ""')
+            await self._sync(allow_expunge=True)
+            self._done(tag, f"{verb} completed")
+            return None
+        pattern = command.reference + command.pattern
+        folders = await self.store.list_folders(self._principal())
+        existing = {f.name: f for f in folders}
+        if command.lsub:
+            names = list(await self.store.subscriptions(self._principal()))
+        else:
+            names = list(existing)
+        rows = self._list_rows(pattern, names, existing, command.lsub)
+        for name, attributes in rows:
+            if command.special_use and not any(a in _SPECIAL_USE for a in attributes):
+                continue
+            line = b"* " + verb.encode() + b" (" + " ".join(attributes).encode() + b') "/" '
+            self.write(line + mailbox_name(name) + b"\r\n")
+        await self._sync(allow_expunge=True)
+        self._done(tag, f"{verb} completed")
+        return None
+
+    def _list_rows(
+        self, pattern: str, names: list[str], existing: dict[str, FolderInfo], lsub: bool
+    ) -> list[tuple[str, list[str]]]:
+        all_names = set(existing)
+        rows: dict[str, list[str]] = {}
+        for name in names:
+            if list_matches(pattern, name):
+                rows[name] = self._attributes(name, existing, all_names, lsub)
+            # RFC 3501 §6.3.8: with "%", unlisted parent levels show as \Noselect
+            parts = name.split(DELIMITER)
+            for depth in range(1, len(parts)):
+                parent = DELIMITER.join(parts[:depth])
+                if parent not in rows and list_matches(pattern, parent):
+                    if lsub and parent in names:
+                        continue
+                    if not lsub and parent in existing:
+                        continue
+                    rows[parent] = ["\\Noselect", "\\HasChildren"] if not lsub else ["\\Noselect"]
+        return sorted(rows.items(), key=lambda r: (r[0] != "INBOX", r[0]))
+
+    @staticmethod
+    def _attributes(
+        name: str, existing: dict[str, FolderInfo], all_names: set[str], lsub: bool
+    ) -> list[str]:
+        info = existing.get(name)
+        if info is None:
+            return [] if lsub else ["\\NonExistent"]
+        attributes = list(info.attributes)
+        if lsub:
+            return [a for a in attributes if a == "\\Noselect"]
+        if not any(a in ("\\HasChildren", "\\HasNoChildren") for a in attributes):
+            prefix = name + DELIMITER
+            has = any(other.startswith(prefix) for other in all_names)
+            attributes.append("\\HasChildren" if has else "\\HasNoChildren")
+        return attributes
+
+    async def _status(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Status)
+        status = await self.store.status(self._principal(), command.mailbox)
+        values = {
+            "MESSAGES": status.messages,
+            "RECENT": status.recent,
+            "UIDNEXT": status.uidnext,
+            "UIDVALIDITY": status.uidvalidity,
+            "UNSEEN": status.unseen,
+        }
+        body = " ".join(f"{item} {values[item]}" for item in command.items)
+        self.write(b"* STATUS " + mailbox_name(command.mailbox) + f" ({body})\r\n".encode())
+        await self._sync(allow_expunge=True)
+        self._done(tag, "STATUS completed")
+        return None
+
+    async def _append(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Append)
+        if len(command.message) > self.config.append_limit:
+            raise _no("Message too large", "TOOBIG")
+        if not command.message:
+            raise _no("Empty message")
+        flags = frozenset(f for f in command.flags if f != "\\Recent")
+        result = await self.store.append(
+            self._principal(), command.mailbox, command.message, flags, command.internal_date
+        )
+        if self.view is not None:
+            self.view.dirty = True
+        await self._sync(allow_expunge=True)
+        self._done(tag, "APPEND completed", f"APPENDUID {result.uidvalidity} {result.uid}")
+        return None
+
+    async def _idle(self, tag: str, command: Command) -> Outcome | None:
+        if not self.config.idle_enabled:
+            raise _bad("IDLE is disabled")
+        # RFC 2177: report pending changes at once, then as they happen.
+        self.write(b"+ idling\r\n")
+        await self._sync(allow_expunge=True)
+        self._idling = True
+        if self.view is not None and self.view.dirty:
+            self._kick_idle_sync()
+        try:
+            line = await self.channel.read_line()
+        finally:
+            self._idling = False
+        while self._idle_sync is not None:
+            running = self._idle_sync
+            await running
+        if line.strip().upper() != b"DONE":
+            raise _bad("Expected DONE")
+        self._done(tag, "IDLE terminated")
+        return None
+
+    async def _namespace(self, tag: str, command: Command) -> Outcome | None:
+        # Spec seed-1 §11.3: empty personal namespace ("Root Folder Path" blank).
+        self.untagged('NAMESPACE (("" "/")) NIL NIL')
+        await self._sync(allow_expunge=True)
+        self._done(tag, "NAMESPACE completed")
+        return None
+
+    async def _enable(self, tag: str, command: Command) -> Outcome | None:
+        # RFC 5161: nothing enableable is supported yet, so nothing is enabled.
+        self.untagged("ENABLED")
+        self._done(tag, "ENABLE completed")
+        return None
+
+    # ------------------------------------------------------------- selected
+
+    async def _close(self, tag: str, command: Command) -> Outcome | None:
+        view = self._selected()
+        if not view.read_only:
+            # RFC 3501 §6.4.2: expunge silently, no EXPUNGE responses
+            await view.folder.expunge(None)
+        self._leave_folder()
+        self._done(tag, "CLOSE completed")
+        return None
+
+    async def _unselect(self, tag: str, command: Command) -> Outcome | None:
+        self._leave_folder()  # RFC 3691
+        self._done(tag, "UNSELECT completed")
+        return None
+
+    async def _expunge(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Expunge)
+        view = self._selected()
+        if view.read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        uids = None
+        if command.uids is not None:
+            uids = [uid for _, uid in view.resolve(command.uids, by_uid=True)]
+        if uids is None or uids:
+            removed = await view.folder.expunge(uids)
+            for uid in sorted(removed, reverse=True):
+                if uid in view.flags:
+                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
+        await self._sync(allow_expunge=True)
+        self._done(tag, "EXPUNGE completed")
+        return None
+
+    async def _fetch(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Fetch)
+        view = self._selected()
+        targets = view.resolve(command.messages, command.uid)
+        need = fetch.need_of(command.items)
+        seen = fetch.sets_seen(command.items) and not view.read_only
+        items = fetch.with_implicit(command.items, command.uid, seen)
+        missing = False
+        for start in range(0, len(targets), FETCH_BATCH):
+            batch = targets[start : start + FETCH_BATCH]
+            loaded: dict[int, MessageData] = {}
+            if need > fetch.Need.FLAGS:
+                data = await view.folder.load([uid for _, uid in batch], need is fetch.Need.BODY)
+                loaded = {d.uid: d for d in data}
+            if seen:
+                unseen = [uid for _, uid in batch if "\\Seen" not in view.flags.get(uid, ())]
+                unseen = [uid for uid in unseen if need is fetch.Need.FLAGS or uid in loaded]
+                if unseen:
+                    for meta in await view.folder.store(unseen, "+", frozenset({"\\Seen"})):
+                        if meta.uid in view.flags:
+                            view.flags[meta.uid] = meta.flags
+            for _msn, uid in batch:
+                if uid not in view.flags:
+                    continue
+                message = loaded.get(uid)
+                if need > fetch.Need.FLAGS and message is None:
+                    missing = True  # expunged by another session (RFC 2180 §4.1.2)
+                    continue
+                self.write(
+                    fetch.render(
+                        view.msn_of(uid),
+                        uid,
+                        view.flags[uid],
+                        uid in view.recent,
+                        items,
+                        message,
+                    )
+                )
+        await self._sync(allow_expunge=command.uid)
+        if missing:
+            raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
+        self._done(tag, f"{'UID ' if command.uid else ''}FETCH completed")
+        return None
+
+    async def _store(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Store)
+        view = self._selected()
+        if view.read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        targets = view.resolve(command.messages, command.uid)
+        flags = frozenset(f for f in command.flags if f != "\\Recent")
+        uids = [uid for _, uid in targets if uid not in view.pending_expunge]
+        result = await view.folder.store(uids, command.mode, flags) if uids else []
+        for meta in result:
+            if meta.uid in view.flags:
+                view.flags[meta.uid] = meta.flags
+                view.keywords.update(f for f in meta.flags if not f.startswith("\\"))
+        if not command.silent:
+            for meta in result:
+                if meta.uid in view.flags:
+                    self.write(view.flags_response(meta.uid, with_uid=command.uid))
+        missing = len(uids) < len(targets)
+        await self._sync(allow_expunge=command.uid)
+        if missing:
+            raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
+        self._done(tag, f"{'UID ' if command.uid else ''}STORE completed")
+        return None
+
+    async def _copy(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Copy)
+        view = self._selected()
+        verb = ("UID " if command.uid else "") + ("MOVE" if command.move else "COPY")
+        if command.move and view.read_only:
+            raise _no("Mailbox is read-only", "READ-ONLY")
+        targets = view.resolve(command.messages, command.uid)
+        uids = [uid for _, uid in targets]
+        if not uids:
+            await self._sync(allow_expunge=True)
+            self._done(tag, f"{verb} completed")
+            return None
+        result = await view.folder.copy(uids, command.mailbox, command.move)
+        code = ""
+        if result.source_uids:
+            code = (
+                f"COPYUID {result.uidvalidity} {render_uid_set(list(result.source_uids))} "
+                f"{render_uid_set(list(result.dest_uids))}"
+            )
+        if command.move:
+            # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
+            if code:
+                self.untagged(f"OK [{code}] Moved")
+            for uid in sorted(result.source_uids, reverse=True):
+                if uid in view.flags:
+                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
+            code = ""
+        await self._sync(allow_expunge=True)
+        self._done(tag, f"{verb} completed", code)
+        return None
+
+    async def _search(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Search)
+        view = self._selected()
+        if command.charset not in (None, "UTF-8", "US-ASCII"):
+            raise _no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
+        need = search_need(command.key)
+        count = len(view.uids)
+        largest_uid = view.uids[-1] if view.uids else 0
+        hits: list[int] = []
+        pairs = list(enumerate(view.uids, start=1))
+        for start in range(0, len(pairs), FETCH_BATCH):
+            batch = pairs[start : start + FETCH_BATCH]
+            loaded: dict[int, MessageData] = {}
+            if need > fetch.Need.FLAGS:
+                uids = [uid for _, uid in batch]
+                data = await view.folder.load(uids, need is fetch.Need.BODY)
+                loaded = {d.uid: d for d in data}
+            for msn, uid in batch:
+                if uid not in view.flags:
+                    continue
+                message = loaded.get(uid)
+                if need > fetch.Need.FLAGS and message is None:
+                    continue  # expunged meanwhile
+                candidate = _Candidate(msn, uid, view.flags[uid], uid in view.recent, message)
+                if imapsearch.matches(command.key, candidate, max_seq=count, max_uid=largest_uid):
+                    hits.append(uid if command.uid else msn)
+        self.untagged("SEARCH" + "".join(f" {n}" for n in hits))
+        await self._sync(allow_expunge=command.uid)
+        self._done(tag, f"{'UID ' if command.uid else ''}SEARCH completed")
+        return None
+
+
+_SPECIAL_USE = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
+
+
+_META_KEYS = (
+    imapsearch.Before,
+    imapsearch.On,
+    imapsearch.Since,
+    imapsearch.Larger,
+    imapsearch.Smaller,
+    imapsearch.Older,
+    imapsearch.Younger,
+)
+_SENT_KEYS = (imapsearch.SentBefore, imapsearch.SentOn, imapsearch.SentSince)
+
+
+def search_need(key: imapsearch.SearchKey) -> fetch.Need:
+    """How much of each message a SEARCH key needs loaded."""
+    if imapsearch.needs_raw(key) or isinstance(key, _SENT_KEYS):
+        return fetch.Need.BODY
+    if isinstance(key, _META_KEYS):
+        return fetch.Need.META
+    if isinstance(key, imapsearch.Not):
+        return search_need(key.key)
+    if isinstance(key, imapsearch.Or):
+        return max(search_need(key.left), search_need(key.right))
+    if isinstance(key, imapsearch.And):
+        return max((search_need(k) for k in key.keys), default=fetch.Need.FLAGS)
+    return fetch.Need.FLAGS
+
+
+class _Candidate:
+    """One message as ``imapsearch.matches`` sees it."""
+
+    def __init__(
+        self,
+        msn: int,
+        uid: int,
+        flags: frozenset[str],
+        recent: bool,
+        data: MessageData | None,
+    ) -> None:
+        self.seq = msn
+        self.uid = uid
+        self.flags = flags
+        self.recent = recent
+        self.modseq = 0
+        self._data = data
+        self._summary: mime.MessageSummary | None = None
+
+    def _loaded(self) -> MessageData:
+        if self._data is None:  # pragma: no cover - search_need prevents it
+            raise RuntimeError("SEARCH key needs message data that was not loaded")
+        return self._data
+
+    @property
+    def internal_date(self) -> datetime:
+        return self._loaded().internal_date
+
+    @property
+    def size(self) -> int:
+        return self._loaded().size
+
+    @property
+    def summary(self) -> mime.MessageSummary:
+        if self._summary is None:
+            data = self._loaded()
+            self._summary = data.summary or mime.analyse(data.raw or b"")
+        return self._summary
+
+    def raw(self) -> bytes:
+        return self._loaded().raw or b""

@@ -1,0 +1,1 @@
+"""SMTP: grammar, server session, Twisted adapter and outbound client."""

@@ -1,0 +1,1 @@
+"""The one repository layer (SQLAlchemy Core) and the message body store."""

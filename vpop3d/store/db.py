@@ -1,0 +1,181 @@
+"""The database handle: one engine, one thread pool, one transaction per call.
+
+Repository functions are plain synchronous functions taking a ``Connection``.
+``Database.read``/``write`` run one of them in a pool thread inside a transaction
+and return a Deferred, so nothing blocks the reactor. ``run_sync`` does the same on
+the calling thread for the CLI, migrations and tests.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it
+returns) and write transactions start with ``BEGIN IMMEDIATE`` so that two writers
+queue on the busy timeout instead of failing with a lock upgrade deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+from typing_extensions import override
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_WRITE = "vpop3d_write"
+
+
+def make_engine(url: str, pool_size: int = 8) -> Engine:
+    """Create the engine for ``url`` with vpop3d's SQLite or PostgreSQL settings."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 60},
+            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
+        # Let SQLAlchemy's "begin" event, not pysqlite, decide when a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """Engine plus the thread pool that every blocking database call runs in."""
+
+    def __init__(
+        self,
+        url: str,
+        reactor: IReactorThreads | None = None,
+        *,
+        threads: int = 8,
+        engine: Engine | None = None,
+    ) -> None:
+        self.url = url
+        self.engine = engine if engine is not None else make_engine(url, pool_size=threads)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._reactor = reactor  # None: only the *_sync calls are available (CLI)
+        self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="vpop3d-db")
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def start(self) -> None:
+        self._pool.start()
+
+    def stop(self) -> None:
+        self._pool.stop()
+        self.engine.dispose()
+
+    def run_sync(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> T:
+        """Run ``fn(conn, ...)`` in one write transaction on this thread.
+
+        (``fn`` is typed loosely: mypy's ParamSpec cannot express "a Connection first,
+        then anything" for functions with keyword arguments; return types still flow.)"""
+        return self._transact(True, fn, *args, **kwargs)
+
+    def read_sync(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> T:
+        """Run ``fn(conn, ...)`` in one read transaction on this thread."""
+        return self._transact(False, fn, *args, **kwargs)
+
+    def write(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Deferred[T]:
+        """Run ``fn(conn, ...)`` in a pool thread in one write transaction."""
+        job = partial(self._transact, True, fn, *args, **kwargs)
+        return deferToThreadPool(self._need_reactor(), self._pool, job)
+
+    def read(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Deferred[T]:
+        """Run ``fn(conn, ...)`` in a pool thread in one read-only transaction."""
+        job = partial(self._transact, False, fn, *args, **kwargs)
+        return deferToThreadPool(self._need_reactor(), self._pool, job)
+
+    def call_in_pool(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
+        """Run blocking non-SQL work (file reads, fsync) in the same pool."""
+        return deferToThreadPool(self._need_reactor(), self._pool, fn, *args, **kwargs)
+
+    def _need_reactor(self) -> IReactorThreads:
+        if self._reactor is None:
+            raise RuntimeError("this Database has no reactor: use run_sync/read_sync")
+        return self._reactor
+
+    def _transact(
+        self,
+        write: bool,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> T:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: write})
+            with conn.begin():
+                return fn(conn, *args, **kwargs)
+
+
+class DatabaseService(Service):
+    """Starts the pool when the service tree starts; disposes of the engine at stop."""
+
+    name = "database"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @override
+    def startService(self) -> None:
+        self.database.start()
+        super().startService()
+
+    @override
+    def stopService(self) -> Deferred[None] | None:
+        super().stopService()
+        self.database.stop()
+        return None

@@ -1,0 +1,247 @@
+"""Messages in folders: one row per (folder, UID), bodies shared through ``blobs``.
+
+Every change bumps the folder's HIGHESTMODSEQ and stamps the changed rows with it
+(RFC 7162); expunges are remembered in ``expunged`` for QRESYNC. Blob reference
+counts move in the same transaction as the rows that hold them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+
+from vpop3d.store import blobs as blob_refs
+from vpop3d.store import folders
+from vpop3d.store.rows import Message
+from vpop3d.store.tables import SYSTEM_FLAGS, expunged, messages
+
+SEEN = SYSTEM_FLAGS["\\Seen"]
+DELETED = SYSTEM_FLAGS["\\Deleted"]
+
+
+def new_uidl() -> str:
+    """An opaque POP3 unique id (RFC 1939 §7: 1-70 chars 0x21-0x7E), never reused."""
+    return secrets.token_hex(12)
+
+
+def _row(r: Row[Any]) -> Message:
+    return Message(
+        id=int(r.id),
+        folder_id=int(r.folder_id),
+        uid=int(r.uid),
+        modseq=int(r.modseq),
+        flags=int(r.flags),
+        keywords=tuple(r.keywords.split()) if r.keywords else (),
+        internal_date=int(r.internal_date),
+        size=int(r.size),
+        uidl=r.uidl,
+        blob_id=int(r.blob_id),
+        envelope_from=r.envelope_from,
+        envelope_to=tuple(r.envelope_to.split()) if r.envelope_to else (),
+        summary=r.summary,
+        held=bool(r.held),
+    )
+
+
+def insert_message(
+    conn: Connection,
+    folder_id: int,
+    blob_id: int,
+    size: int,
+    *,
+    internal_date: int | None = None,
+    flags: int = 0,
+    keywords: Iterable[str] = (),
+    envelope_from: str = "",
+    envelope_to: Sequence[str] = (),
+    summary: str | None = None,
+    uidl: str | None = None,
+) -> Message:
+    """Add a message to a folder. The caller holds one blob reference for it."""
+    uid, modseq = folders.allocate(conn, folder_id)
+    values = {
+        "folder_id": folder_id,
+        "uid": uid,
+        "modseq": modseq,
+        "flags": flags,
+        "keywords": " ".join(keywords),
+        "internal_date": int(time.time()) if internal_date is None else internal_date,
+        "size": size,
+        "uidl": uidl or new_uidl(),
+        "blob_id": blob_id,
+        "envelope_from": envelope_from,
+        "envelope_to": " ".join(envelope_to),
+        "summary": summary,
+        "held": False,
+        "created_at": time.time(),
+    }
+    pk = conn.execute(insert(messages).values(values)).inserted_primary_key
+    assert pk is not None
+    found = by_id(conn, int(pk[0]))
+    assert found is not None
+    return found
+
+
+def by_id(conn: Connection, message_id: int) -> Message | None:
+    r = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    return _row(r) if r else None
+
+
+def in_folder(conn: Connection, folder_id: int, *, include_held: bool = True) -> list[Message]:
+    query = select(messages).where(messages.c.folder_id == folder_id).order_by(messages.c.uid)
+    if not include_held:
+        query = query.where(messages.c.held.is_(False))
+    return [_row(r) for r in conn.execute(query)]
+
+
+def count(conn: Connection, folder_id: int) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(messages).where(messages.c.folder_id == folder_id)
+        ).scalar_one()
+    )
+
+
+def pop3_listing(conn: Connection, folder_id: int) -> list[tuple[int, str, int]]:
+    """(id, uidl, size) of the visible (not held) messages, oldest first."""
+    rows = conn.execute(
+        select(messages.c.id, messages.c.uidl, messages.c.size)
+        .where(messages.c.folder_id == folder_id, messages.c.held.is_(False))
+        .order_by(messages.c.uid)
+    )
+    return [(int(r.id), r.uidl, int(r.size)) for r in rows]
+
+
+def changed_since(conn: Connection, folder_id: int, modseq: int) -> list[Message]:
+    rows = conn.execute(
+        select(messages)
+        .where(messages.c.folder_id == folder_id, messages.c.modseq > modseq)
+        .order_by(messages.c.uid)
+    )
+    return [_row(r) for r in rows]
+
+
+def set_flags(
+    conn: Connection, message_ids: Sequence[int], flags: int, keywords: Iterable[str]
+) -> int:
+    """Replace flags on the given messages (all in one folder); return the new MODSEQ."""
+    if not message_ids:
+        return 0
+    folder_id = conn.execute(
+        select(messages.c.folder_id).where(messages.c.id == message_ids[0])
+    ).scalar_one()
+    modseq = folders.bump_modseq(conn, folder_id)
+    conn.execute(
+        update(messages)
+        .where(messages.c.id.in_(list(message_ids)))
+        .values(flags=flags, keywords=" ".join(keywords), modseq=modseq)
+    )
+    return modseq
+
+
+def update_flags(conn: Connection, changes: Sequence[tuple[int, int, tuple[str, ...]]]) -> int:
+    """Set per-message (id, flags, keywords) in one folder under one new MODSEQ."""
+    if not changes:
+        return 0
+    folder_id = conn.execute(
+        select(messages.c.folder_id).where(messages.c.id == changes[0][0])
+    ).scalar_one()
+    modseq = folders.bump_modseq(conn, folder_id)
+    for message_id, flags, keywords in changes:
+        conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(flags=flags, keywords=" ".join(keywords), modseq=modseq)
+        )
+    return modseq
+
+
+def remove(conn: Connection, message_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Expunge messages; return (folder_id, uid) pairs removed. Drops blob references."""
+    if not message_ids:
+        return []
+    rows = conn.execute(
+        select(messages.c.id, messages.c.folder_id, messages.c.uid, messages.c.blob_id).where(
+            messages.c.id.in_(list(message_ids))
+        )
+    ).all()
+    by_folder: dict[int, int] = {}
+    for r in rows:
+        if r.folder_id not in by_folder:
+            by_folder[r.folder_id] = folders.bump_modseq(conn, r.folder_id)
+        conn.execute(
+            insert(expunged).values(folder_id=r.folder_id, uid=r.uid, modseq=by_folder[r.folder_id])
+        )
+        blob_refs.drop_ref(conn, r.blob_id)
+    conn.execute(delete(messages).where(messages.c.id.in_([r.id for r in rows])))
+    return [(int(r.folder_id), int(r.uid)) for r in rows]
+
+
+def hold(conn: Connection, message_ids: Sequence[int]) -> None:
+    """POP3 "hold messages instead of deleting them": hide from POP3, keep the data."""
+    if message_ids:
+        conn.execute(update(messages).where(messages.c.id.in_(list(message_ids))).values(held=True))
+
+
+def copy_to(
+    conn: Connection, message_id: int, target_folder_id: int, *, keep_uidl: bool = False
+) -> Message:
+    """Copy a message into another folder sharing its body (single instance)."""
+    source = by_id(conn, message_id)
+    assert source is not None
+    blob_refs.add_ref(conn, source.blob_id)
+    return insert_message(
+        conn,
+        target_folder_id,
+        source.blob_id,
+        source.size,
+        internal_date=source.internal_date,
+        flags=source.flags,
+        keywords=source.keywords,
+        envelope_from=source.envelope_from,
+        envelope_to=source.envelope_to,
+        summary=source.summary,
+        uidl=source.uidl if keep_uidl else None,
+    )
+
+
+def move_to(conn: Connection, message_id: int, target_folder_id: int) -> Message:
+    """Move keeps the POP3 UIDL and the body; the source UID is expunged."""
+    source = by_id(conn, message_id)
+    assert source is not None
+    # Free the unique UIDL first, then re-insert it on the copy.
+    conn.execute(
+        update(messages).where(messages.c.id == message_id).values(uidl="moving-" + new_uidl())
+    )
+    copied = copy_to(conn, message_id, target_folder_id)
+    conn.execute(update(messages).where(messages.c.id == copied.id).values(uidl=source.uidl))
+    remove(conn, [message_id])
+    result = by_id(conn, copied.id)
+    assert result is not None
+    return result
+
+
+def expunged_since(conn: Connection, folder_id: int, modseq: int) -> list[int]:
+    rows = conn.execute(
+        select(expunged.c.uid)
+        .where(expunged.c.folder_id == folder_id, expunged.c.modseq > modseq)
+        .order_by(expunged.c.uid)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def folder_usage(conn: Connection, user_folder_ids: Sequence[int]) -> int:
+    """Total octets in the given folders (quota)."""
+    if not user_folder_ids:
+        return 0
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(messages.c.size), 0)).where(
+                messages.c.folder_id.in_(list(user_folder_ids))
+            )
+        ).scalar_one()
+    )

@@ -1,0 +1,1 @@
+"""Web admin and webmail (Klein) on one port."""
