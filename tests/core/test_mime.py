@@ -425,6 +425,12 @@ def test_base_subject(subject, base, reply):
     assert base_subject(subject) == (base, reply)
 
 
+def test_base_subject_long_blob_chain():
+    """Thousands of leading blobs are stripped in one pass, keeping the last if alone."""
+    assert base_subject("[a]" * 5000 + "x") == ("x", False)
+    assert base_subject("[a] " * 5000) == ("[a]", False)
+
+
 def test_references_and_in_reply_to_fallback():
     """References wins; without it the first In-Reply-To msg-id is used."""
     both = crlf("References: <a@x> <b@x>\n\t<c@x>\nIn-Reply-To: <z@x>\nMessage-ID: <d@x>\n\n")

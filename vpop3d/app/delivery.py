@@ -8,10 +8,12 @@ DATA end (:meth:`Delivery.accept`):
 1. expand the accepted recipients into local users (one copy per user, however
    many addresses or mappings lead there) and outbound recipients (Internet queue,
    LAN-forward queue);
-2. build the stored body: ``Return-Path:`` + ``Received:`` + the received bytes for
+2. build the stored body: ``Received:`` + ``Return-Path:`` + the received bytes for
    local mailboxes, ``Received:`` + bytes for the queue (a relayed message must not
    carry Return-Path, RFC 5321 §4.4); each is written and fsynced once, in the
-   database thread pool;
+   database thread pool. The spec wants the stored copy's *first* line to be our
+   ``Received:`` (features-a §2 check 4, seed-1 check 17), so Return-Path comes
+   second rather than first as RFC 5321 §4.4 describes; readers find it either way;
 3. one write transaction: promote the body file(s) to blobs, one message row per
    local user's INBOX, queue rows for remote recipients; SQLite runs with
    ``synchronous=FULL``, so the commit is on disk when it returns;
@@ -432,7 +434,7 @@ class Delivery:
         self._check_size(context, plan, spool.size, snapshot)
         queue_id = self._new_id()
         received = self._trace(context, envelope, queue_id)
-        local_prefix = return_path_header(envelope.sender) + received
+        local_prefix = received + return_path_header(envelope.sender)
         local_spool: StoreSpool | None = None
         queue_spool: StoreSpool | None = None
         try:

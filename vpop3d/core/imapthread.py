@@ -231,7 +231,11 @@ def _freeze(roots: list[_Container]) -> list[Thread]:
 
 
 def thread_references(messages: Sequence[ThreadMessage]) -> list[Thread]:
-    """RFC 5256 REFERENCES: parent/child from References, then subject merging."""
+    """RFC 5256 REFERENCES: parent/child from References, then subject merging.
+
+    Pass ``messages`` in mailbox order: of several messages with one Message-ID only
+    the first keeps it (RFC 5256 §2.2 step 1A).
+    """
     table: dict[str, _Container] = {}
     for serial, message in enumerate(messages):
         _link_message(table, message, serial)

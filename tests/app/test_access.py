@@ -1,0 +1,190 @@
+"""IP rules, relay settings and throttles read from settings (seed-4 §7, §15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twisted.internet.task import Clock
+
+from tests.app.delivery_support import FACTS
+from tests.support.stack import Stack
+from vpop3d.app.access import BLOCKED, TOO_FAST, AccessControl, rule_from_json, rule_to_json
+from vpop3d.core.netrule import AccessRule, RuleType
+from vpop3d.core.policy import AntiRelayMode
+from vpop3d.core.throttle import IDSEvent
+from vpop3d.ports import Principal, SMTPContext
+
+
+class DictSettings:
+    def __init__(self, **values: Any) -> None:
+        self.values = dict(values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+def control(**values: Any) -> tuple[AccessControl, DictSettings, Clock]:
+    settings = DictSettings(**values)
+    clock = Clock()
+    return AccessControl(settings, clock, facts=FACTS), settings, clock
+
+
+def test_default_rules_when_unset() -> None:
+    """No stored table means Block Routers, Allow Local Networks."""
+    access, _, _ = control()
+    assert access.verdict("pop3", "192.168.66.20").allowed
+    assert not access.verdict("pop3", "192.168.66.1").allowed
+    assert not access.verdict("pop3", "203.0.113.9").allowed
+
+
+def test_stored_rules_and_global_list() -> None:
+    """seed-4 checks 37 and 47 through settings: Allow Any opens; the global list restricts."""
+    access, settings, _ = control()
+    settings.values["imap.access_rules"] = [{"allow": True, "type": "any"}]
+    assert access.verdict("imap", "203.0.113.9").allowed
+    settings.values["access.global_rules"] = [
+        {"allow": False, "type": "network", "address": "203.0.113.9"},
+        {"allow": True, "type": "any"},
+    ]
+    assert access.verdict("imap", "203.0.113.9").allowed
+    settings.values["imap.use_global_access"] = True
+    assert not access.verdict("imap", "203.0.113.9").allowed
+    assert access.verdict("imap", "203.0.113.10").allowed
+
+
+def test_bad_rules_are_skipped() -> None:
+    """A malformed stored rule is ignored, not fatal."""
+    access, settings, _ = control()
+    settings.values["smtp.access_rules"] = [
+        {"allow": True, "type": "network", "address": "10.0.0.0/255.0.255.0"},
+        {"allow": True, "type": "nonsense"},
+        "garbage",
+        {"allow": True, "type": "network", "address": "203.0.113.0/24", "users": ["Paul"]},
+    ]
+    verdict = access.verdict("smtp", "203.0.113.9")
+    assert verdict.allowed
+    assert verdict.permits_user("paul")
+    assert not verdict.permits_user("alice")
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        AccessRule.net(True, "192.168.1.0/24", allow_unauth=True, users=["paul"]),
+        AccessRule(False, RuleType.ROUTERS),
+        AccessRule(True, RuleType.LOCAL_NETS),
+        AccessRule.geoip(False, "RU,CN"),
+        AccessRule(True, RuleType.ANY_IPV6),
+    ],
+)
+def test_rule_json_round_trip(rule: AccessRule) -> None:
+    """Rules survive being stored as JSON."""
+    assert rule_from_json(rule_to_json(rule)) == rule
+
+
+def test_relay_settings_defaults_and_overrides() -> None:
+    """smtp.* applies to every listener; smtp.<listener>.* overrides; 587 needs AUTH."""
+    access, settings, _ = control()
+    mta = access.relay_settings("smtp")
+    assert mta.mode is AntiRelayMode.CHECK_CLIENT_IP
+    assert not mta.require_auth
+    assert mta.no_auth_for_incoming
+    msa = access.relay_settings("submission")
+    assert msa.require_auth
+    assert not msa.no_auth_for_incoming
+    settings.values["smtp.require_auth"] = True
+    settings.values["smtp.extra.require_auth"] = False
+    settings.values["smtp.anti_relay_mode"] = "no-checks"
+    assert access.relay_settings("smtp").require_auth
+    assert not access.relay_settings("extra").require_auth
+    assert access.relay_settings("smtp").mode is AntiRelayMode.NO_CHECKS
+    settings.values["smtp.anti_relay_mode"] = "bogus"
+    assert access.relay_settings("smtp").mode is AntiRelayMode.CHECK_CLIENT_IP
+
+
+def test_pop_before_smtp_window() -> None:
+    """A POP3 login counts for relaying for the configured minutes (default 10)."""
+    access, settings, clock = control()
+    access.record_pop_login("127.0.0.1", "fred")
+    assert access.pop_user("127.0.0.1") == "fred"
+    assert access.pop_user("127.0.0.2") is None
+    clock.advance(9 * 60)
+    assert access.pop_user("127.0.0.1") == "fred"
+    clock.advance(2 * 60)
+    assert access.pop_user("127.0.0.1") is None
+    settings.values["smtp.pop_before_smtp_minutes"] = 1
+    access.record_pop_login("127.0.0.1", "fred")
+    clock.advance(61)
+    assert access.pop_user("127.0.0.1") is None
+
+
+def test_client_facts() -> None:
+    """client() combines the IP verdict, AUTH identity, POP3 login and LAN membership."""
+    access, _, _ = control()
+    principal = Principal(1, "fred", False, "fred@a.test")
+    lan = access.client(SMTPContext("smtp", "192.168.66.20", "h", False, principal))
+    assert lan.access.allowed
+    assert lan.username == "fred"
+    assert lan.on_lan
+    outside = access.client(SMTPContext("smtp", "203.0.113.9", "h", False, None))
+    assert not outside.access.allowed
+    assert not outside.on_lan
+
+
+def test_ids_blocks_after_auth_failures() -> None:
+    """seed-4 check 40: 20 failed AUTHs block the next connection for 30 minutes."""
+    access, _, clock = control()
+    for _ in range(20):
+        access.auth_failed("127.0.0.3")
+    assert access.admit("127.0.0.3") == BLOCKED
+    assert access.admit("127.0.0.4") is None
+    clock.advance(31 * 60)
+    assert access.admit("127.0.0.3") is None
+
+
+def test_ids_settings_apply() -> None:
+    """IDS numbers come from settings, including multipliers."""
+    access, settings, _ = control()
+    settings.values["ids.multipliers"] = {"0": 0}
+    for _ in range(20):
+        access.auth_failed("127.0.0.3")
+    assert access.admit("127.0.0.3") is None
+    settings.values["ids.block_threshold"] = 100
+    access.record("127.0.0.5", IDSEvent.RELAY_DENIED)
+    assert access.admit("127.0.0.5") == BLOCKED
+
+
+def test_auth_ban_setting() -> None:
+    """smtp.auth_ban_failures bans an IP after N failures for the configured minutes."""
+    access, settings, clock = control()
+    settings.values["smtp.auth_ban_failures"] = 3
+    settings.values["smtp.auth_ban_minutes"] = 5
+    for _ in range(3):
+        access.auth_failed("192.0.2.1")
+    assert access.admit("192.0.2.1") == BLOCKED
+    clock.advance(5 * 60 + 1)
+    assert access.admit("192.0.2.1") is None
+
+
+def test_connection_rate_limit() -> None:
+    """smtp.connections_per_minute limits new connections per IP."""
+    access, settings, clock = control()
+    assert all(access.admit("192.0.2.1") is None for _ in range(50))
+    settings.values["smtp.connections_per_minute"] = 2
+    assert access.admit("192.0.2.2") is None
+    assert access.admit("192.0.2.2") is None
+    assert access.admit("192.0.2.2") == TOO_FAST
+    assert access.admit("192.0.2.3") is None
+    clock.advance(30)
+    assert access.admit("192.0.2.2") is None
+
+
+def test_reads_real_settings_store(stack: Stack) -> None:
+    """AccessControl works over the settings table, seeing edits at once."""
+    access = AccessControl(stack.settings, Clock(), facts=FACTS)
+    assert not access.verdict("smtp", "203.0.113.9").allowed
+    stack.put_setting("smtp.access_rules", [{"allow": True, "type": "any"}])
+    assert access.verdict("smtp", "203.0.113.9").allowed
+    stack.put_setting("smtp.require_auth", True)
+    assert access.relay_settings("smtp").require_auth
