@@ -13,8 +13,8 @@ import configparser
 import os
 import re
 import socket
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
@@ -59,7 +59,6 @@ class TLSSpec:
 
 @dataclass(frozen=True, slots=True)
 class LoggingSpec:
-    level: str  # debug, info, warn, error
     session_logs: frozenset[str]  # protocols whose session transcripts are written
     log_dir: Path
 
@@ -95,9 +94,6 @@ class BootConfig:
     @property
     def tls_dir(self) -> Path:
         return self.data_dir / "tls"
-
-    def with_overrides(self, **changes: object) -> BootConfig:
-        return replace(self, **changes)  # type: ignore[arg-type]  # dataclass fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +132,7 @@ _SERVER_KEYS = {
 }
 _LISTENER_KEYS = {"port", "interface", "starttls", "require_auth"}
 _TLS_KEYS = {"certificate", "key", "min_version"}
-_LOGGING_KEYS = {"level", "session_logs", "log_dir"}
-_LEVELS = ("debug", "info", "warn", "error")
+_LOGGING_KEYS = {"session_logs", "log_dir"}
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
 _MACRO = re.compile(r"%(base|appdata|temp)%", re.IGNORECASE)
@@ -289,7 +284,6 @@ def parse(
             "logging", "session_logs", f"unknown protocol {sorted(unknown_logs)[0]!r}"
         )
     logging = LoggingSpec(
-        level=reader.choice("logging", "level", "info", _LEVELS),
         session_logs=frozenset(sessions),
         log_dir=expand_path(reader.text("logging", "log_dir", "logs"), data_dir),
     )
@@ -375,5 +369,3 @@ def defaults(data_dir: Path) -> BootConfig:
     parser.set("server", "data_dir", str(data_dir))
     return parse(parser, "<defaults>", data_dir, None)
 
-
-Override = Callable[[BootConfig], BootConfig]

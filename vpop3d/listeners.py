@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IProtocolFactory
 from vpop3d.config import ListenerSpec
 
 if TYPE_CHECKING:
-    from vpop3d.tap import ServerContext
+    from vpop3d.context import ServerContext
 
 
 def _http(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:

@@ -23,7 +23,7 @@ from vpop3d.ports import LoginContext, Principal
 from vpop3d.store import queue
 
 if TYPE_CHECKING:
-    from vpop3d.tap import ServerContext
+    from vpop3d.context import ServerContext
 
 
 class StatusResource(Resource):

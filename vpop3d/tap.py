@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -34,6 +33,7 @@ from vpop3d.app.bootstrap import first_run
 from vpop3d.app.notify import ChangeBus
 from vpop3d.app.settings import Settings
 from vpop3d.config import BootConfig, ConfigError, ListenerSpec, load
+from vpop3d.context import ServerContext
 from vpop3d.lock import AlreadyRunning, InstanceLock
 from vpop3d.sessionlog import FILE_NAMES, SessionLogFile, SessionLoggingFactory
 from vpop3d.store import migrate
@@ -73,27 +73,6 @@ class Options(usage.Options):
             # One line, non-zero exit, nothing started (issue #3); not twistd's usage dump.
             sys.stderr.write(f"vpop3d: {exc}\n")
             raise SystemExit(2) from None
-
-
-@dataclass
-class ServerContext:
-    """What listeners and background services are built from."""
-
-    config: BootConfig
-    reactor: Any
-    database: Database
-    settings: Settings
-    blob_store: Any
-    bus: ChangeBus
-    authenticator: AccountAuthenticator
-    tls: CertificateOptions | None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        """One instance per server of an app object (delivery agent, mailbox access...)."""
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
 
 
 FactoryBuilder = Callable[[ServerContext, ListenerSpec], IProtocolFactory]

@@ -16,7 +16,7 @@ from twisted.web.server import Site
 from vpop3d import __version__
 
 if TYPE_CHECKING:
-    from vpop3d.tap import ServerContext
+    from vpop3d.context import ServerContext
 
 
 class WebApp:

@@ -429,3 +429,39 @@ def test_max_message_size_setting(world: World) -> None:
     assert world.delivery.max_message_size(world.context()) == 50_000_000
     world.put("smtp.max_message_size", 100_000)
     assert world.delivery.max_message_size(world.context()) == 100_000
+
+
+def test_add_date_header_for_local_submissions(world: World) -> None:
+    """seed-4 check 21: with the option on, a local message without Date: gets one."""
+    world.put("smtp.add_date_header", True)
+    send(world, world.context(LAN_IP, user="fred"), "fred@a.test", "kate@a.test")
+    [stored] = inbox(world, "kate")
+    assert b"\r\nDate: " in stored.split(b"\r\n\r\n")[0]
+    dated = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: x\r\n\r\nbody\r\n"
+    send(world, world.context(LAN_IP, user="fred"), "fred@a.test", "joe@a.test", body=dated)
+    [stored] = inbox(world, "joe")
+    assert stored.count(b"Date: ") == 1
+    send(world, world.context(), "x@remote.test", "bob@a.test")
+    [stored] = inbox(world, "bob")
+    assert b"Date: " not in stored
+
+
+def test_original_recipients_header(world: World) -> None:
+    """seed-4 check 21: one X-VPOP3-ORIGRCPT line per envelope recipient."""
+    world.put("smtp.add_original_recipients", True)
+    add_mapping(world, "sales", "fred")
+    send(world, world.context(), "x@remote.test", "sales@a.test", "fred@b.test")
+    [stored] = inbox(world, "fred")
+    assert b"X-VPOP3-ORIGRCPT: <sales@a.test>\r\n" in stored
+    assert b"X-VPOP3-ORIGRCPT: <fred@b.test>\r\n" in stored
+
+
+def test_outqueue_brake(world: World) -> None:
+    """seed-4 check 22: over the Outqueue limit the next outgoing RCPT gets 451."""
+    world.put("smtp.outqueue_limit", 1)
+    ctx = world.context(LAN_IP)
+    send(world, ctx, "fred@a.test", "x@remote.test")
+    reply = refusal(world, ctx, envelope("fred@a.test"), "y@remote.test")
+    assert reply is not None
+    assert (reply.code, reply.enhanced) == (451, "4.3.1")
+    assert refusal(world, ctx, envelope("fred@a.test"), "kate@a.test") is None

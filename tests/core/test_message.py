@@ -8,8 +8,10 @@ import pytest
 
 from vpop3d.core.message import (
     TraceInfo,
+    date_header,
     header_end,
     header_values,
+    original_recipient_headers,
     received_header,
     return_path_header,
     scan_headers,
@@ -118,3 +120,11 @@ def test_scan_headers_tolerates_8bit() -> None:
     """Latin-1 bytes in a header do not break the scan."""
     headers = scan_headers(b"Subject: caf\xe9\r\n\r\n")
     assert header_values(headers, "subject") == ["caf\ufffd"]
+
+
+def test_date_and_original_recipient_headers() -> None:
+    """Date: uses RFC 5322 form; one X-VPOP3-ORIGRCPT per recipient."""
+    assert date_header(WHEN) == b"Date: Tue, 24 Nov 2026 22:00:05 +0000\r\n"
+    assert original_recipient_headers(["a@x.test", "b@x.test"]) == (
+        b"X-VPOP3-ORIGRCPT: <a@x.test>\r\nX-VPOP3-ORIGRCPT: <b@x.test>\r\n"
+    )

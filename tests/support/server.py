@@ -136,8 +136,6 @@ def write_config(
         "hostname = mail.example.test",
         f"data_dir = {directory / 'data'}",
         f"database = {database_url}",
-        "[logging]",
-        "level = info",
     ]
     for name in (
         "smtp",

@@ -52,7 +52,15 @@ from vpop3d.core.mapping import (
     RemoteTarget,
     UserTarget,
 )
-from vpop3d.core.message import TraceInfo, received_header, return_path_header
+from vpop3d.core.message import (
+    TraceInfo,
+    date_header,
+    header_values,
+    original_recipient_headers,
+    received_header,
+    return_path_header,
+    scan_headers,
+)
 from vpop3d.core.policy import (
     Disposition,
     RecipientDecision,
@@ -81,6 +89,7 @@ __all__ = ["BAD_SENDER", "Delivery", "DeliveryPlan", "DeliverySpool"]
 
 BAD_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
 BAD_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
+OUTQUEUE_FULL = Reply(451, "4.3.1", "Outgoing queue limit reached, try again later")
 DEFAULT_MAX_SIZE = 50_000_000  # seed-4 §7.1 Maximum Message Size
 _MEMORY_LIMIT = 1024 * 1024
 _CHUNK = 256 * 1024
@@ -117,6 +126,13 @@ class DeliverySpool:
         self._file.seek(0)
         while chunk := self._file.read(_CHUNK):
             yield chunk
+
+    def head(self, limit: int = 64 * 1024) -> bytes:
+        """The first ``limit`` octets, for a header scan."""
+        if self._file is None:
+            raise ValueError("spool is closed")
+        self._file.seek(0)
+        return self._file.read(limit)
 
     def discard(self) -> None:
         if self._file is not None:
@@ -234,8 +250,19 @@ class Delivery:
             )
             raise ReplyError(decision.reply)
         outbound = decision.disposition is Disposition.OUTBOUND
+        if outbound:
+            await self._check_outqueue()
         self._access.record(ip, IDSEvent.RELAY_ALLOWED if outbound else IDSEvent.GOOD_LOCAL_RCPT)
         self._remember(envelope, recipient, decision)
+
+    async def _check_outqueue(self) -> None:
+        """ "Block outgoing messages if over N messages in the Outqueue" (L6943)."""
+        limit = int(self._settings.get("smtp.outqueue_limit", 0))
+        if limit <= 0:
+            return
+        queued: int = await self._db.read(queue_repo.count)
+        if queued >= limit:
+            raise ReplyError(OUTQUEUE_FULL)
 
     async def decide(
         self, context: SMTPContext, envelope: Envelope, recipient: str
@@ -410,6 +437,17 @@ class Delivery:
             )
         )
 
+    async def _content_headers(self, context: SMTPContext, spool: DeliverySpool) -> bytes:
+        """``Date:`` for local submissions without one (seed-4 §7.9, L6921)."""
+        if not self._settings.get("smtp.add_date_header", False):
+            return b""
+        if not self._access.client(context).is_local_session:
+            return b""
+        head: bytes = await self._db.call_in_pool(spool.head)
+        if header_values(scan_headers(head), "Date"):
+            return b""
+        return date_header(datetime.fromtimestamp(self._clock.seconds(), UTC))
+
     def _build_spool(self, prefix: bytes, body: DeliverySpool) -> StoreSpool:
         """Write prefix + body into a store spool and fsync it (blocking)."""
         spool = self._blobs.new_spool()
@@ -434,7 +472,12 @@ class Delivery:
         self._check_size(context, plan, spool.size, snapshot)
         queue_id = self._new_id()
         received = self._trace(context, envelope, queue_id)
+        content = await self._content_headers(context, spool)
         local_prefix = received + return_path_header(envelope.sender)
+        if self._settings.get("smtp.add_original_recipients", False):
+            local_prefix += original_recipient_headers([r for r, _ in envelope.recipients])
+        local_prefix += content
+        received += content
         local_spool: StoreSpool | None = None
         queue_spool: StoreSpool | None = None
         try:

@@ -17,8 +17,10 @@ from email.utils import format_datetime
 
 __all__ = [
     "TraceInfo",
+    "date_header",
     "header_end",
     "header_values",
+    "original_recipient_headers",
     "received_header",
     "return_path_header",
     "scan_headers",
@@ -104,6 +106,16 @@ def received_header(info: TraceInfo) -> bytes:
 def return_path_header(sender: str) -> bytes:
     """``Return-Path: <sender>``; ``<>`` for the null reverse-path (RFC 5321 §4.4)."""
     return f"Return-Path: <{sender}>\r\n".encode()
+
+
+def date_header(when: datetime) -> bytes:
+    """``Date:`` in RFC 5322 §3.3 form (added to local submissions that lack one)."""
+    return f"Date: {format_datetime(when)}\r\n".encode()
+
+
+def original_recipient_headers(recipients: list[str]) -> bytes:
+    """One ``X-VPOP3-ORIGRCPT: <addr>`` per envelope recipient (manual L6931)."""
+    return b"".join(f"X-VPOP3-ORIGRCPT: <{_comment_safe(r)}>\r\n".encode() for r in recipients)
 
 
 def header_end(data: bytes) -> int | None:

@@ -89,20 +89,27 @@ class SMTPServerFactory(Factory):
 
     def __init__(
         self,
-        config: SMTPListenerConfig,
+        config: SMTPListenerConfig | Callable[[], SMTPListenerConfig],
         *,
         authenticator: Authenticator,
         delivery: DeliveryAgent,
         clock: IReactorTime,
         tls: TLSCreator | None = None,
     ) -> None:
-        self.config = config
+        # A callable is asked again for each connection, so settings edits apply live.
+        self._config = config
         self.authenticator = authenticator
         self.delivery = delivery
         self.clock = clock
         self.tls = tls
         self._total = 0
         self._per_ip: Counter[str] = Counter()
+
+    @property
+    def config(self) -> SMTPListenerConfig:
+        """The listener configuration as of now."""
+        config = self._config
+        return config if isinstance(config, SMTPListenerConfig) else config()
 
     @override
     def buildProtocol(self, addr: object) -> SMTPServerProtocol:
@@ -128,9 +135,10 @@ class SMTPServerFactory(Factory):
         """Count a new connection; a refusal when over a limit (seed-4 §7.5)."""
         self._total += 1
         self._per_ip[peer_ip] += 1
-        limit, per_ip = self.config.max_connections, self.config.max_connections_per_ip
+        config = self.config
+        limit, per_ip = config.max_connections, config.max_connections_per_ip
         if (limit and self._total > limit) or (per_ip and self._per_ip[peer_ip] > per_ip):
-            return too_many_connections(self.config.hostname)
+            return too_many_connections(config.hostname)
         return None
 
     def release(self, peer_ip: str) -> None:
