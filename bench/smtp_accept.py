@@ -2,24 +2,28 @@
 
     python bench/smtp_accept.py [--messages 1000] [--connections 10] [--size 10240]
 
-The server side is vpop3d's real SMTP listener on 127.0.0.1 (ephemeral port) in this
-process; the clients are stdlib smtplib in separate processes, each keeping one
-connection open and sending its share of messages back to back. By default the
-messages go through a throw-away in-memory DeliveryAgent (the wire side alone);
-``--spool-dir`` writes and fsyncs each body to a file instead, to include disk cost.
-The rate printed is messages / (last client finish - first client start).
+The server side is vpop3d's SMTP listener on 127.0.0.1 (ephemeral port) in this
+process, built by ``vpop3d.wiring_smtp`` over a fresh SQLite store in a temp
+directory: every message is routed, fsynced and committed into user fred's INBOX
+before its 250, exactly as in production. The clients are stdlib smtplib in
+separate processes, each keeping one connection open and sending its share of
+messages back to back. ``--wire-only`` swaps in an in-memory DeliveryAgent to
+measure the protocol alone. The rate printed is messages / (last client finish -
+first client start).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import smtplib
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from twisted.internet import reactor, threads
 from twisted.internet.defer import Deferred, succeed
@@ -32,7 +36,7 @@ from vpop3d.core.sasl import Credentials, ScramKeys
 from vpop3d.ports import Envelope, LoginContext, Principal, SMTPContext, Spool
 from vpop3d.proto.smtp.server import SMTPListenerConfig, SMTPServerFactory
 
-LOCAL = {"fred@a.test", "kate@a.test"}
+HOSTNAME = "mail.bench.test"  # first run makes the local domain bench.test
 
 
 class MemorySpool:
@@ -52,32 +56,10 @@ class MemorySpool:
         self.parts.clear()
 
 
-class FileSpool(MemorySpool):
-    def __init__(self, directory: str) -> None:
-        super().__init__()
-        handle, self.path = tempfile.mkstemp(dir=directory)
-        self.file = os.fdopen(handle, "wb")
-
-    def write(self, data: bytes) -> None:
-        self.file.write(data)
-        self._size += len(data)
-
-    def finish(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-
-    def discard(self) -> None:
-        if not self.file.closed:
-            self.file.close()
-        Path(self.path).unlink(missing_ok=True)
-
-
 class BenchDelivery:
     """Accepts local recipients; counts accepted messages."""
 
-    def __init__(self, spool_dir: str | None) -> None:
-        self.spool_dir = spool_dir
+    def __init__(self) -> None:
         self.accepted = 0
 
     def check_sender(self, context: SMTPContext, envelope: Envelope) -> Deferred[None]:
@@ -89,12 +71,10 @@ class BenchDelivery:
         return succeed(None)
 
     def open_spool(self) -> Spool:
-        return FileSpool(self.spool_dir) if self.spool_dir else MemorySpool()
+        return MemorySpool()
 
     def accept(self, context: SMTPContext, envelope: Envelope, spool: Spool) -> Deferred[str]:
-        if isinstance(spool, FileSpool):
-            spool.finish()
-            spool.discard()
+        spool.discard()
         self.accepted += 1
         return succeed(f"B{self.accepted}")
 
@@ -114,7 +94,7 @@ class NoAuth:
 
 
 def message(size: int) -> bytes:
-    header = b"From: bench@remote.test\r\nTo: fred@a.test\r\nSubject: bench\r\n\r\n"
+    header = b"From: bench@remote.test\r\nTo: fred@bench.test\r\nSubject: bench\r\n\r\n"
     line = b"x" * 76 + b"\r\n"
     body = line * ((size - len(header)) // len(line) + 1)
     return (header + body)[:size]
@@ -127,7 +107,7 @@ def client(port: int, count: int, size: int) -> tuple[float, float, int]:
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
         smtp.ehlo("bench.test")
         for _ in range(count):
-            smtp.sendmail("bench@remote.test", ["fred@a.test"], data)
+            smtp.sendmail("bench@remote.test", ["fred@bench.test"], data)
             sent += 1
     return start, time.time(), sent
 
@@ -144,42 +124,129 @@ def run_clients(
         return [future.result() for future in futures]
 
 
+@dataclass
+class _Config:
+    hostname: str
+    data_dir: Path
+
+
+@dataclass
+class _Context:
+    """The parts of ``vpop3d.context.ServerContext`` the SMTP builder reads."""
+
+    config: _Config
+    reactor: Any
+    database: Any
+    settings: Any
+    blob_store: Any
+    bus: Any
+    authenticator: Any
+    tls: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self.extras:
+            self.extras[name] = make()
+        return self.extras[name]
+
+
+def real_factory(data_dir: Path) -> tuple[SMTPServerFactory, Callable[[], int], Callable[[], None]]:
+    """The production SMTP factory over a fresh store; (factory, inbox count, close)."""
+    from vpop3d.app import accounts
+    from vpop3d.app.auth import AccountAuthenticator
+    from vpop3d.app.bootstrap import first_run
+    from vpop3d.app.notify import ChangeBus
+    from vpop3d.app.settings import Settings
+    from vpop3d.config import ListenerSpec
+    from vpop3d.store import folders, messages, migrate, users
+    from vpop3d.store.blobs import make_blob_store
+    from vpop3d.store.db import Database
+    from vpop3d.wiring_smtp import build_smtp_factory
+
+    database = Database(f"sqlite:///{data_dir / 'bench.db'}", cast(Any, reactor))
+    migrate.ensure(database.engine, auto_migrate=True)
+    database.run_sync(first_run, HOSTNAME)
+    database.run_sync(accounts.add_user, "fred", "bench-secret")
+    database.start()
+    settings = Settings(database)
+    settings.load_sync()
+    context = _Context(
+        config=_Config(HOSTNAME, data_dir),
+        reactor=reactor,
+        database=database,
+        settings=settings,
+        blob_store=make_blob_store("file", data_dir),
+        bus=ChangeBus(),
+        authenticator=AccountAuthenticator(database, settings),
+    )
+    spec = ListenerSpec(
+        name="smtp",
+        protocol="smtp",
+        role="smtp",
+        port=0,
+        interface="127.0.0.1",
+        implicit_tls=False,
+        starttls="off",
+        require_auth=False,
+    )
+    factory = build_smtp_factory(cast(Any, context), spec)
+
+    def count(conn: Any) -> int:
+        user = users.by_name(conn, "fred")
+        assert user is not None
+        return len(messages.in_folder(conn, folders.inbox(conn, user.id).id))
+
+    def close() -> None:
+        database.stop()
+
+    return cast(SMTPServerFactory, factory), lambda: database.read_sync(count), close
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--size", type=int, default=10 * 1024)
-    parser.add_argument("--spool-dir", default=None, help="fsync each body to a file here")
+    parser.add_argument("--wire-only", action="store_true", help="in-memory DeliveryAgent")
     args = parser.parse_args()
 
-    delivery = BenchDelivery(args.spool_dir)
-    factory = SMTPServerFactory(
-        SMTPListenerConfig(name="smtp", hostname="bench.test", max_line_length=0),
-        authenticator=NoAuth(),
-        delivery=delivery,
-        clock=reactor,
-    )
-    results: list[tuple[float, float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="vpop3d-bench-") as tmp:
+        if args.wire_only:
+            delivery = BenchDelivery()
+            factory = SMTPServerFactory(
+                SMTPListenerConfig(name="smtp", hostname=HOSTNAME),
+                authenticator=NoAuth(),
+                delivery=delivery,
+                clock=reactor,
+            )
+            stored, close = (lambda: delivery.accepted), (lambda: None)
+        else:
+            factory, stored, close = real_factory(Path(tmp))
+        results: list[tuple[float, float, int]] = []
 
-    def started(port: object) -> None:
-        number = port.getHost().port  # type: ignore[attr-defined]
-        work = threads.deferToThread(
-            run_clients, number, args.messages, args.connections, args.size
-        )
-        work.addCallback(results.extend)
-        work.addErrback(lambda failure: print(failure.getTraceback(), file=sys.stderr))
-        work.addBoth(lambda _: reactor.stop())
+        def started(port: object) -> None:
+            number = port.getHost().port  # type: ignore[attr-defined]
+            work = threads.deferToThread(
+                run_clients, number, args.messages, args.connections, args.size
+            )
+            work.addCallback(results.extend)
+            work.addErrback(lambda failure: print(failure.getTraceback(), file=sys.stderr))
+            work.addBoth(lambda _: reactor.stop())
 
-    TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory).addCallback(started)
-    reactor.run()
+        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        endpoint.listen(factory).addCallback(started)
+        reactor.run()
+        in_mailbox = stored()
+        close()
     if not results:
         raise SystemExit("benchmark failed")
     sent = sum(count for _, _, count in results)
     elapsed = max(end for _, end, _ in results) - min(start for start, _, _ in results)
+    where = "in memory (wire only)" if args.wire_only else "in fred's INBOX"
     print(
         f"{sent} messages of {args.size} bytes over {args.connections} connections "
         f"in {elapsed:.2f}s: {sent / elapsed:.0f} accepted messages/s "
-        f"(server accepted {delivery.accepted})"
+        f"({in_mailbox} stored {where})"
     )
 
 

@@ -215,18 +215,31 @@ class _SettingsPoller(Service):
 
 
 class _BlobSweeper(TimerService):
-    """Deletes bodies no folder or queue entry references any more (every 10 minutes)."""
+    """Deletes bodies nothing references any more (every 10 minutes), and once at start
+    the files a crash left without a database row."""
 
     def __init__(self, context: ServerContext) -> None:
         super().__init__(600, self.sweep)
         self.context = context
+        self._orphans_checked = False
 
     def sweep(self) -> Any:
         store = self.context.blob_store
-        keys_done = self.context.database.write(store.sweep)
-        return keys_done.addCallback(
-            lambda keys: self.context.database.call_in_pool(store.unlink, keys)
-        ).addErrback(lambda failure: _log.failure("blob sweep failed", failure))
+        database = self.context.database
+        done = database.write(store.sweep).addCallback(
+            lambda keys: database.call_in_pool(store.unlink, keys)
+        )
+        if not self._orphans_checked and hasattr(store, "orphans"):
+            self._orphans_checked = True
+            done.addCallback(lambda _: database.read(store.orphans)).addCallback(self._remove)
+        return done.addErrback(lambda failure: _log.failure("blob sweep failed", failure))
+
+    def _remove(self, paths: list[Any]) -> Any:
+        if paths:
+            _log.warn("removing {count} orphaned message files", count=len(paths))
+        return self.context.database.call_in_pool(
+            lambda: [p.unlink(missing_ok=True) for p in paths]
+        )
 
 
 def version() -> str:

@@ -38,7 +38,7 @@ from vpop3d.ports import DeliveryAgent
 from vpop3d.proto.smtp.server import SMTPListenerConfig, SMTPServerFactory
 
 if TYPE_CHECKING:
-    from vpop3d.tap import ServerContext
+    from vpop3d.context import ServerContext
 
 __all__ = ["build_smtp_factory", "listener_config", "make_delivery"]
 

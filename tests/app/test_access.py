@@ -9,7 +9,14 @@ from twisted.internet.task import Clock
 
 from tests.app.delivery_support import FACTS
 from tests.support.stack import Stack
-from vpop3d.app.access import BLOCKED, TOO_FAST, AccessControl, rule_from_json, rule_to_json
+from vpop3d.app.access import (
+    BLOCKED,
+    TOO_FAST,
+    AccessControl,
+    facts_from_proc_route,
+    rule_from_json,
+    rule_to_json,
+)
 from vpop3d.core.netrule import AccessRule, RuleType
 from vpop3d.core.policy import AntiRelayMode
 from vpop3d.core.throttle import IDSEvent
@@ -188,3 +195,21 @@ def test_reads_real_settings_store(stack: Stack) -> None:
     assert access.verdict("smtp", "203.0.113.9").allowed
     stack.put_setting("smtp.require_auth", True)
     assert access.relay_settings("smtp").require_auth
+
+
+ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t0142A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t0042A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+bad line
+eth1\tZZZZZZZZ\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+"""
+
+
+def test_facts_from_proc_route() -> None:
+    """Linux routes give the default gateway as router and attached networks as local."""
+    facts = facts_from_proc_route(ROUTE)
+    assert [str(r) for r in facts.routers] == ["192.168.66.1"]
+    assert sorted(str(n) for n in facts.local_nets) == sorted(
+        ["127.0.0.0/8", "::1/128", "192.168.66.0/24"]
+    )
+    assert [str(n) for n in facts_from_proc_route("").local_nets] == ["127.0.0.0/8", "::1/128"]

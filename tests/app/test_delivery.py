@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import pytest
+import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
 from sqlalchemy import Connection, func, select
 
 from tests.app.delivery_support import (
@@ -26,6 +28,9 @@ from vpop3d.store import folders, groups, messages, queue, users
 from vpop3d.store.tables import blobs as blob_table
 from vpop3d.store.tables import queue as queue_table
 from vpop3d.store.tables import queue_recipients
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
 
 BODY = b"Subject: test message\r\nTo: bill@a.test\r\n\r\nThis is a test message\r\n"
 
@@ -465,3 +470,113 @@ def test_outqueue_brake(world: World) -> None:
     assert reply is not None
     assert (reply.code, reply.enhanced) == (451, "4.3.1")
     assert refusal(world, ctx, envelope("fred@a.test"), "kate@a.test") is None
+
+
+def test_wiring_shares_one_delivery(stack: Stack, tmp_path: Any) -> None:
+    """The wiring builds one Delivery/Router/AccessControl per server context."""
+    from dataclasses import dataclass, field
+
+    from twisted.internet.task import Clock
+
+    from vpop3d import wiring_delivery
+
+    @dataclass
+    class Config:
+        hostname: str = "mx.example.test"
+        data_dir: Any = tmp_path
+
+    @dataclass
+    class Context:
+        database: Any
+        settings: Any
+        blob_store: Any
+        bus: Any
+        reactor: Any = field(default_factory=Clock)
+        config: Config = field(default_factory=Config)
+        extras: dict[str, Any] = field(default_factory=dict)
+
+        def shared(self, name: str, make: Any) -> Any:
+            if name not in self.extras:
+                self.extras[name] = make()
+            return self.extras[name]
+
+    context = Context(stack.db, stack.settings, stack.blobs, stack.bus)
+    first = wiring_delivery.shared_delivery(context)  # type: ignore[arg-type]
+    assert wiring_delivery.shared_delivery(context) is first  # type: ignore[arg-type]
+    assert wiring_delivery.shared_access(context) is context.extras["access"]  # type: ignore[arg-type]
+
+
+@ensure_deferred
+async def test_accept_through_the_thread_pool(stack: Stack) -> None:
+    """The real Database pool path: RCPT and DATA end complete and the mail is stored."""
+    from twisted.internet import reactor
+
+    from vpop3d.app.access import AccessControl
+    from vpop3d.app.delivery import Delivery
+    from vpop3d.app.routing import Router
+
+    stack.add_domain("a.test")
+    stack.add_user("fred")
+    router = Router(stack.db, reactor)
+    access = AccessControl(stack.settings, reactor)
+    delivery = Delivery(
+        stack.db,
+        stack.blobs,
+        router,
+        access,
+        stack.bus,
+        stack.settings,
+        clock=reactor,
+        hostname="mx.example.test",
+        tmp_dir=stack.data_dir / "tmp",
+    )
+    ctx = SMTPContext("smtp", INTERNET_IP, "client.example.net", False, None)
+    env = envelope("x@remote.test")
+    await delivery.check_sender(ctx, env)
+    await delivery.check_recipient(ctx, env, "fred@a.test")
+    env.recipients.append(("fred@a.test", envelope("", "x").recipients[0][1]))
+    spool = delivery.open_spool()
+    spool.write(BODY)
+    queue_id = await delivery.accept(ctx, env, spool)
+    assert queue_id
+
+    def count(conn: Connection) -> int:
+        user = users.by_name(conn, "fred")
+        assert user is not None
+        return messages.count(conn, folders.inbox(conn, user.id).id)
+
+    assert await stack.db.read(count) == 1
+
+
+def test_unrecognised_goes_to_admin_when_not_rejected(world: World) -> None:
+    """With rejection off, unknown local recipients reach the main administrator."""
+    world.put("smtp.reject_unrecognised", False)
+    send(world, world.context(), "x@remote.test", "nosuch@a.test")
+    assert len(inbox(world, "postmaster")) == 1
+
+
+def test_vanished_target_goes_to_admin(world: World) -> None:
+    """A user deleted between RCPT and DATA does not make the message disappear."""
+    env = envelope("x@remote.test")
+    ctx = world.context()
+    assert refusal(world, ctx, env, "joe@a.test") is None
+    env.recipients.append(("joe@a.test", envelope("", "x").recipients[0][1]))
+    world.db.run_sync(accounts.delete_user, "joe")
+    world.router.invalidate()
+    spool = world.delivery.open_spool()
+    spool.write(BODY)
+    result(world.delivery.accept(ctx, env, spool))
+    assert len(inbox(world, "postmaster")) == 1
+
+
+def test_declared_size_over_group_limit_refused_at_rcpt(world: World) -> None:
+    """MAIL SIZE=5120 from a 1 kB member is refused at the first remote RCPT."""
+    from vpop3d.ports import EnvelopeParams
+
+    _make_office(world, max_outgoing_kb=1)
+    env = Envelope("bob@a.test", EnvelopeParams(size=5120))
+    ctx = world.context(LAN_IP, user="bob")
+    reply = refusal(world, ctx, env, "x@remote.test")
+    assert reply is not None
+    assert reply.code == 552
+    assert refusal(world, ctx, env, "fred@a.test") is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vpop3d.core.address import AddressError, parse_mailbox, parse_path
 from vpop3d.core.mapping import (
@@ -352,3 +354,26 @@ def test_percent_and_bang_rejected_by_default() -> None:
     for path in ("<bill%microsoft.com@a.test>", "<a!b@a.test>"):
         assert rcpt(path, client(LAN_IP)).reply == BAD_RECIPIENT_SYNTAX
     assert check_recipient_syntax(parse_mailbox("fred@a.test"), RelaySettings()) is None
+
+
+_PIECES = st.sampled_from(
+    ["x", "fred", "x%remote.test", "remote.test!x", '"x@remote.test"', '"fred"', "Fred", "a.b"]
+)
+_DOMAINS = st.sampled_from(
+    ["a.test", "A.TEST", "remote.test", "sub.a.test", "[192.0.2.1]", "[IPv6:::1]", "b.test"]
+)
+_ROUTES = st.sampled_from(["", "@a.test:", "@remote.test:", "@a.test,@remote.test:"])
+
+
+@given(_ROUTES, _PIECES, _DOMAINS)
+def test_no_stranger_ever_relays(route: str, local: str, domain: str) -> None:
+    """Property: for any path built from relay tricks, a stranger never gets outbound."""
+    stranger = client(INTERNET_IP, [AccessRule(True, RuleType.ANY)])
+    path = f"<{route}{local}@{domain}>"
+    try:
+        decision = rcpt(path, stranger, RelaySettings(require_auth=True))
+    except AddressError:
+        return
+    assert decision.disposition is not Disposition.OUTBOUND or not decision.accepted
+    for target in decision.targets:
+        assert isinstance(target, UserTarget | GroupTarget)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,3 +60,13 @@ def test_literal_pattern_matches_itself(text: str) -> None:
 def test_pathological_pattern_is_fast() -> None:
     """Many stars against a long non-matching text finish quickly (no backtracking blowup)."""
     assert not wildcard_match("*a*a*a*a*a*a*a*b", "a" * 5000)
+
+
+@given(
+    st.text(alphabet="ab*?", max_size=8),
+    st.text(alphabet="ab", max_size=10),
+)
+def test_matches_regex_translation(pattern: str, text: str) -> None:
+    """Property: agrees with an anchored regex where * is .* and ? is ."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    assert wildcard_match(pattern, text) is (re.fullmatch(regex, text, re.DOTALL) is not None)

@@ -13,7 +13,7 @@ import ssl
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
@@ -29,6 +29,9 @@ from vpop3d.proto.smtp.server import SMTPListenerConfig, SMTPServerFactory
 pytestmark = pytest.mark.network
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+# pytest-twisted has no type information; its decorator keeps the signature.
+ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
 MESSAGE = b"Subject: hello\r\nFrom: fred@a.test\r\n\r\nHello over a real socket.\r\n"
 
 
@@ -80,7 +83,7 @@ def _client_context(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_smtplib_plain_delivery():
     """smtplib delivers to a local user over plain SMTP; the body arrives unchanged."""
     listener, port = await _listen()
@@ -99,7 +102,7 @@ async def test_smtplib_plain_delivery():
         await _stop(port)
 
 
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_smtplib_starttls_and_login():
     """STARTTLS with a self-signed chain, then AUTH, then an authenticated relay."""
     listener, port = await _listen()
@@ -122,7 +125,7 @@ async def test_smtplib_starttls_and_login():
         await _stop(port)
 
 
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_tls_required_listener_refuses_auth_before_starttls():
     """On a STARTTLS-required listener AUTH before TLS gets 530 5.7.0."""
     listener, port = await _listen(starttls="required", allow_plaintext_auth_without_tls=True)
@@ -144,7 +147,7 @@ async def test_tls_required_listener_refuses_auth_before_starttls():
         await _stop(port)
 
 
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_implicit_tls_listener():
     """An implicit-TLS listener (SMTPS, 465) works with smtplib.SMTP_SSL."""
     listener, port = await _listen(implicit_tls=True, name="smtps")
@@ -185,7 +188,7 @@ needs_swaks = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks no
 
 @needs_swaks
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
-@pytest_twisted.ensureDeferred  # type: ignore[untyped-decorator]  # pytest_twisted is untyped
+@ensure_deferred
 async def test_swaks_starttls_auth(mechanism: str):
     """swaks does STARTTLS and AUTH <mechanism> and relays to a remote address."""
     listener, port = await _listen()
@@ -213,7 +216,7 @@ async def test_swaks_starttls_auth(mechanism: str):
 
 
 @needs_swaks
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_swaks_pipelining_and_relay_refusal():
     """swaks with --pipeline: a remote recipient without AUTH is refused (no open relay)."""
     listener, port = await _listen()
@@ -229,7 +232,7 @@ async def test_swaks_pipelining_and_relay_refusal():
 
 
 @needs_swaks
-@pytest_twisted.ensureDeferred
+@ensure_deferred
 async def test_swaks_wrong_password():
     """A wrong password over TLS gets 535 5.7.8 and nothing is sent."""
     listener, port = await _listen()

@@ -152,3 +152,21 @@ def test_delete_user_removes_mail_references(stack: Stack) -> None:
         lambda c: c.execute(select(blob_table.c.refs).where(blob_table.c.id == blob_id)).scalar()
     )
     assert refs == 0
+
+
+def test_orphan_files_are_found_but_fresh_ones_spared(stack: Stack) -> None:
+    """A body file with no row (crash before commit) is an orphan once it is old enough."""
+    import os
+    import time
+
+    uid = stack.add_user("fred")
+    _deliver(stack, [uid])
+    orphan = stack.blobs.path_of("ab" * 16)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"half a message")
+    assert stack.db.read_sync(stack.blobs.orphans) == []  # too fresh: maybe in flight
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    for path in (stack.data_dir / "blobs").glob("*/*/*"):
+        os.utime(path, (old, old))
+    assert stack.db.read_sync(stack.blobs.orphans) == [orphan]

@@ -34,7 +34,11 @@ class _VPOP3Maker:
 
 
 vpop3d = _VPOP3Maker("vpop3d", "vpop3d mail server: every service in one process", None)
-vpop3d_smtp = _VPOP3Maker("vpop3d-smtp", "vpop3d SMTP (MTA, submission, SMTPS)", frozenset({"smtp"}))
+vpop3d_smtp = _VPOP3Maker(
+    "vpop3d-smtp", "vpop3d SMTP (MTA, submission, SMTPS)", frozenset({"smtp"})
+)
 vpop3d_pop3 = _VPOP3Maker("vpop3d-pop3", "vpop3d POP3 and POP3S", frozenset({"pop3"}))
 vpop3d_imap = _VPOP3Maker("vpop3d-imap", "vpop3d IMAP4 and IMAPS", frozenset({"imap"}))
-vpop3d_web = _VPOP3Maker("vpop3d-web", "vpop3d web admin and webmail", frozenset({"http", "status"}))
+vpop3d_web = _VPOP3Maker(
+    "vpop3d-web", "vpop3d web admin and webmail", frozenset({"http", "status"})
+)

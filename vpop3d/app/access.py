@@ -16,6 +16,8 @@ and ``core.throttle``. Settings keys, with their defaults:
 ``ids.*``                      IDS/IPS numbers (seed-4 §7.10)
 ``smtp.connections_per_minute`` per-IP connection rate (0: off)
 ``smtp.auth_ban_failures`` / ``smtp.auth_ban_minutes``  ban after N failed AUTHs
+``ids.never_block``            CIDR strings never blocked (L7071-7081)
+``ids.logging`` / ``ids.log_filename`` / ``ids.log_format``  the IDS log (L7009)
 
 A rule object: ``{"allow": true, "type": "network", "address": "192.168.1.0/24",
 "allow_unauth": false, "users": ["paul"]}``; ``type`` is one of ``network``,
@@ -25,7 +27,10 @@ A rule object: ``{"allow": true, "type": "network", "address": "192.168.1.0/24",
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
@@ -45,7 +50,14 @@ from vpop3d.core.netrule import (
 )
 from vpop3d.core.policy import AntiRelayMode, Client, RelaySettings
 from vpop3d.core.reply import Reply
-from vpop3d.core.throttle import FailureBan, IDSEvent, IDSScorer, RateLimiter
+from vpop3d.core.throttle import (
+    DEFAULT_IDS_FORMAT,
+    FailureBan,
+    IDSEvent,
+    IDSScorer,
+    RateLimiter,
+    format_ids_line,
+)
 from vpop3d.ports import SMTPContext
 
 __all__ = [
@@ -53,6 +65,7 @@ __all__ = [
     "TOO_FAST",
     "AccessControl",
     "SettingsReader",
+    "facts_from_proc_route",
     "rule_from_json",
     "rule_to_json",
 ]
@@ -63,6 +76,37 @@ TOO_FAST = Reply(421, "4.7.0", "Too many connections from your address, try agai
 
 # Listeners that are Message Submission Agents: AUTH required by default (L1520).
 _SUBMISSION_LISTENERS = frozenset({"submission", "smtps"})
+
+
+def facts_from_proc_route(text: str) -> NetworkFacts:
+    """Routers and directly attached IPv4 networks from Linux ``/proc/net/route``.
+
+    Rows with gateway 0 are attached networks; the default route's gateway is a
+    router (seed-4 §15). Loopback networks are always local. Malformed rows are
+    skipped, so a missing or odd file just yields the loopbacks.
+    """
+    routers: list[str] = []
+    nets: list[str] = ["127.0.0.0/8", "::1/128"]
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            dest, gateway, mask = (
+                ipaddress.IPv4Address(int(value, 16).to_bytes(4, "little"))
+                for value in (fields[1], fields[2], fields[7])
+            )
+        except ValueError:
+            continue
+        if int(dest) == 0 and int(mask) == 0:
+            if int(gateway):
+                routers.append(str(gateway))
+        elif int(gateway) == 0:
+            try:
+                nets.append(str(ipaddress.IPv4Network(f"{dest}/{mask}")))
+            except ValueError:
+                continue
+    return NetworkFacts.of(routers, nets)
 
 
 class SettingsReader(Protocol):
@@ -115,8 +159,10 @@ class AccessControl:
         *,
         facts: NetworkFacts | None = None,
         geoip: GeoIPLookup | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         self._settings = settings
+        self._log_dir = log_dir
         self._clock = clock
         self.facts = facts if facts is not None else NetworkFacts.of([], ["127.0.0.0/8", "::1"])
         self._geoip = geoip
@@ -232,6 +278,27 @@ class AccessControl:
                     ids.multipliers[IDSEvent(int(number))] = int(weight)
                 except ValueError:
                     continue
+        self._sync_never_block()
+
+    def _sync_never_block(self) -> None:
+        """The Never Block list (``ids.never_block``: CIDR strings, seed-4 §7.10)."""
+        raw = self._get("ids.never_block", [])
+        wanted: list[str] = []
+        for item in raw if isinstance(raw, list) else []:
+            try:
+                wanted.append(str(parse_cidr(str(item))[0]))
+            except CIDRError:
+                self._log.warn("ignoring bad Never Block entry {entry!r}", entry=item)
+        current = [str(n) for n in self.ids.never_block]
+        if wanted == current:
+            return
+        self.ids.never_block = []
+        for cidr in wanted:
+            self.ids.add_never_block(cidr)  # also lifts matching blocks (L7079)
+
+    def block(self, cidr: str, minutes: float, reason: str = "manual") -> None:
+        """Add a Block List entry by hand or from an SMTP rule (L7067-7069)."""
+        self.ids.block(cidr, self._clock.seconds(), minutes * 60, reason)
 
     def _rate_limiter(self) -> RateLimiter | None:
         per_minute = int(self._get("smtp.connections_per_minute", 0))
@@ -258,6 +325,7 @@ class AccessControl:
         self._configure_ids()
         if self.ids.check(ip, now):
             self._log.info("refused {ip}: IDS block", ip=ip)
+            self.record(ip, IDSEvent.IP_BLOCKED)
             return BLOCKED
         bans = self._ban()
         if bans is not None and bans.banned_until(ip, now) is not None:
@@ -269,9 +337,21 @@ class AccessControl:
             return TOO_FAST
         return None
 
-    def record(self, ip: str, event: IDSEvent) -> None:
+    def record(self, ip: str, event: IDSEvent, extra: str = "") -> None:
         """Log an IDS event; it counts at the IP's next connection (L7049)."""
-        self.ids.record(ip, event, self._clock.seconds())
+        now = self._clock.seconds()
+        self.ids.record(ip, event, now)
+        if self._log_dir is None or not self._get("ids.logging", False):
+            return
+        fmt = str(self._get("ids.log_format", DEFAULT_IDS_FORMAT))
+        name = Path(str(self._get("ids.log_filename", "ids.log"))).name or "ids.log"
+        line = format_ids_line(fmt, datetime.fromtimestamp(now, UTC), ip, event, extra)
+        try:
+            self._log_dir.mkdir(parents=True, exist_ok=True)
+            with (self._log_dir / name).open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError:
+            self._log.failure("cannot write the IDS log")
 
     def auth_failed(self, ip: str) -> None:
         """A failed login from ``ip``: IDS event 0 and the failure-ban counter."""

@@ -229,3 +229,14 @@ def delete_mapping(conn: Connection, pattern_or_id: str) -> int:
 
 def list_mappings(conn: Connection) -> list[Mapping]:
     return mappings.list_all(conn)
+
+
+def set_default_domain(conn: Connection, name: str) -> Domain:
+    """Make a local domain the default one (qualifies bare user names, seed-1 §4.7)."""
+    name = normalise_domain(name)
+    if domains.by_name(conn, name) is None:
+        raise AdminError(f"{name!r} is not a local domain")
+    domains.set_default(conn, name)
+    found = domains.by_name(conn, name)
+    assert found is not None
+    return found

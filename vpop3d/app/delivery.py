@@ -252,8 +252,22 @@ class Delivery:
         outbound = decision.disposition is Disposition.OUTBOUND
         if outbound:
             await self._check_outqueue()
+            await self._check_declared_size(context, envelope)
         self._access.record(ip, IDSEvent.RELAY_ALLOWED if outbound else IDSEvent.GOOD_LOCAL_RCPT)
         self._remember(envelope, recipient, decision)
+
+    async def _check_declared_size(self, context: SMTPContext, envelope: Envelope) -> None:
+        """Refuse a remote RCPT early when MAIL SIZE= already exceeds the group limit."""
+        declared = envelope.params.size
+        if context.principal is None or not declared:
+            return
+        snapshot = await self._router.snapshot()
+        user = snapshot.user(context.principal.username)
+        if user is None:
+            return
+        refusal = outgoing_size_reply(declared, user.settings.max_outgoing_kb, has_remote=True)
+        if refusal is not None:
+            raise ReplyError(refusal)
 
     async def _check_outqueue(self) -> None:
         """ "Block outgoing messages if over N messages in the Outqueue" (L6943)."""
@@ -369,7 +383,7 @@ class Delivery:
                 )
                 continue
             if decision.disposition is Disposition.UNRECOGNISED:
-                add_user("postmaster")
+                add_user(self._main_admin())
                 continue
             for target in decision.targets:
                 if isinstance(target, UserTarget):
@@ -393,6 +407,10 @@ class Delivery:
                 elif isinstance(target, ListTarget):
                     # TODO(#lists): expand through the lists use case when it lands.
                     self._log.warn("list target {name} not expandable yet", name=target.name)
+        if not users and not internet and not lan:
+            # Nothing left to deliver to (targets vanished): never drop accepted mail.
+            self._log.warn("no deliverable target; giving the message to the administrator")
+            add_user(self._main_admin())
         plan.user_ids = list(users)
         plan.internet = list(internet.values())
         plan.lan = list(lan.values())
@@ -404,6 +422,10 @@ class Delivery:
                 if rewritten:
                     plan.sender_outbound = rewritten
         return plan
+
+    def _main_admin(self) -> str:
+        """Who gets mail nobody else can take (bootstrap's main administrator)."""
+        return str(self._settings.get("admin.main_administrator", "postmaster"))
 
     def _check_size(
         self, context: SMTPContext, plan: DeliveryPlan, size: int, snapshot: RoutingSnapshot

@@ -16,11 +16,14 @@ import ipaddress
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import IntEnum
 
 from vpop3d.core.netrule import IPNetwork, ip_in_patterns, normalise_ip, parse_cidr
 
 __all__ = [
+    "DEFAULT_IDS_FORMAT",
+    "EVENT_TEXT",
     "BlockEntry",
     "FailureBan",
     "IDSEvent",
@@ -28,6 +31,7 @@ __all__ = [
     "RateLimiter",
     "SessionSlots",
     "TokenBucket",
+    "format_ids_line",
 ]
 
 
@@ -150,6 +154,49 @@ class IDSEvent(IntEnum):
     IP_BLOCKED = 900
 
 
+EVENT_TEXT: Mapping[IDSEvent, str] = {
+    IDSEvent.AUTH_FAILURE: "SMTP authentication failure",
+    IDSEvent.RELAY_DENIED: "Relay denied",
+    IDSEvent.RELAY_ALLOWED: "Relay allowed",
+    IDSEvent.BAD_LOCAL_RCPT: "Bad local recipient",
+    IDSEvent.GOOD_LOCAL_RCPT: "Good local recipient",
+    IDSEvent.SPAM: "Message detected as spam",
+    IDSEvent.VIRUS: "Message contains a virus",
+    IDSEvent.RULE_REJECT: "SMTP Rule matched",
+    IDSEvent.DNSBL: "Realtime DNS blacklist match",
+    IDSEvent.SYNTAX_ERROR: "SMTP syntax error",
+    IDSEvent.TOO_BIG: "Message bigger than max size",
+    IDSEvent.FILTERED_ATTACHMENT: "Filtered attachment",
+    IDSEvent.PARTIAL_ATTACHMENT: "Partial attachment",
+    IDSEvent.SPF_REJECT: "SPF rejection",
+    IDSEvent.IP_BLOCKED: "IP address blocked",
+}
+
+DEFAULT_IDS_FORMAT = "%T - %I - %e %E - %D"  # manual L7009
+
+
+def format_ids_line(fmt: str, when: datetime, ip: str, event: IDSEvent, extra: str = "") -> str:
+    """Expand the IDS log tokens (L7009-7015): %T UTC ISO 8601, %I, %e, %E, %D, %%."""
+    values = {
+        "T": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "I": ip,
+        "e": str(int(event)),
+        "E": EVENT_TEXT.get(event, "Event"),
+        "D": extra.replace("\r", " ").replace("\n", " "),
+        "%": "%",
+    }
+    out: list[str] = []
+    i = 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt) and fmt[i + 1] in values:
+            out.append(values[fmt[i + 1]])
+            i += 2
+        else:
+            out.append(fmt[i])
+            i += 1
+    return "".join(out)
+
+
 DEFAULT_MULTIPLIERS: Mapping[IDSEvent, int] = {
     IDSEvent.AUTH_FAILURE: 50,
     IDSEvent.RELAY_DENIED: 100,
@@ -222,8 +269,21 @@ class IDSScorer:
     def _never(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(n.version == ip.version and ip in n for n in self.never_block)
 
+    def prune(self, now: float) -> None:
+        """Forget events and blocks that can no longer matter."""
+        horizon = now - self.monitor_seconds
+        self.blocks = [b for b in self.blocks if b.expires >= horizon]
+        for key in list(self._events):
+            kept = [(t, e) for t, e in self._events[key] if t > horizon]
+            if kept:
+                self._events[key] = kept
+            else:
+                del self._events[key]
+
     def check(self, ip: str, now: float) -> bool:
         """True when a new connection from ``ip`` must be refused."""
+        if len(self._events) > 10_000:
+            self.prune(now)
         addr = normalise_ip(ip)
         if self._never(addr):
             return False

@@ -165,12 +165,20 @@ class FileBlobStore:
         for key in keys:
             self.path_of(key).unlink(missing_ok=True)
 
-    def orphans(self, known: set[str], older_than: float) -> list[Path]:
-        """Files with no ``blobs`` row (a crash between rename and commit)."""
+    def orphans(self, conn: Connection, older_than: float = 3600.0) -> list[Path]:
+        """Files with no ``blobs`` row: a crash between the rename and the commit left them.
+
+        Only files older than ``older_than`` seconds count, so a delivery in flight
+        (renamed, not yet committed) is never taken for one.
+        """
         cutoff = time.time() - older_than
-        return [
-            p for p in self.root.glob("*/*/*") if p.name not in known and p.stat().st_mtime < cutoff
-        ]
+        candidates = {p.name: p for p in self.root.glob("*/*/*") if p.stat().st_mtime < cutoff}
+        names = list(candidates)
+        for start in range(0, len(names), 500):
+            batch = names[start : start + 500]
+            for (key,) in conn.execute(select(blobs.c.key).where(blobs.c.key.in_(batch))):
+                candidates.pop(key, None)
+        return list(candidates.values())
 
 
 class DatabaseBlobStore:

@@ -289,3 +289,15 @@ events = Table(
     Column("text", Text, nullable=False),
     sqlite_autoincrement=True,
 )
+
+# Global Address Book entries added from WebMail/Admin (seed-1 §12); served read-only
+# over LDAP under OU=External,O=VPOP3. Local users are listed automatically.
+address_book = Table(
+    "address_book",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("email", String(320), nullable=False),
+    Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -74,3 +74,29 @@ def test_bdat_syntax():
     t = in_transaction(FakeDelivery())
     assert t.send("BDAT x") == ["501 5.5.4 Syntax: BDAT size [LAST]"]
     assert t.send("BDAT 5 FIRST") == ["501 5.5.4 Syntax: BDAT size [LAST]"]
+
+
+def test_rset_between_chunks_starts_a_fresh_body():
+    """Chunks before an RSET never leak into the next message."""
+    delivery = FakeDelivery()
+    t = in_transaction(delivery)
+    t.raw(b"BDAT 3\r\nabc")
+    assert t.send("RSET") == ["250 2.0.0 OK"]
+    t.send("MAIL FROM:<a@b.test>")
+    t.send("RCPT TO:<fred@a.test>")
+    assert t.raw(b"BDAT 2 LAST\r\nxy") == ["250 2.0.0 OK - queued as Q0001"]
+    assert delivery.accepted[0].body == b"xy"
+    assert delivery.spools[0].discarded
+
+
+def test_data_after_abandoned_chunks_gets_its_own_body():
+    """DATA after RSET of a chunked transaction stores only its own lines."""
+    delivery = FakeDelivery()
+    t = in_transaction(delivery)
+    t.raw(b"BDAT 3\r\nabc")
+    t.send("RSET")
+    t.send("MAIL FROM:<a@b.test>")
+    t.send("RCPT TO:<fred@a.test>")
+    t.send("DATA")
+    assert t.raw(b"new\r\n.\r\n") == ["250 2.0.0 OK - queued as Q0001"]
+    assert delivery.accepted[0].body == b"new\r\n"

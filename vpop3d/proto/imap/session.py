@@ -274,6 +274,7 @@ class IMAPSession:
         self._idling = False
         self._idle_sync: Deferred[None] | None = None
         self._idle_again = False
+        self._idle_running = False
         self._handlers: dict[type, Callable[[str, Command], Awaitable[Outcome | None]]] = {
             Capability: self._capability,
             Noop: self._noop,
@@ -414,9 +415,10 @@ class IMAPSession:
                 self._kick_idle_sync()
 
     def _kick_idle_sync(self) -> None:
-        if self._idle_sync is not None:
+        if self._idle_running:
             self._idle_again = True
             return
+        self._idle_running = True
 
         async def run() -> None:
             try:
@@ -426,9 +428,12 @@ class IMAPSession:
                     if not self._idle_again:
                         break
             finally:
+                self._idle_running = False
                 self._idle_sync = None
 
-        self._idle_sync = Deferred.fromCoroutine(run())
+        running = Deferred.fromCoroutine(run())
+        if self._idle_running:
+            self._idle_sync = running
 
     async def _safe_sync(self, allow_expunge: bool) -> None:
         try:
@@ -779,9 +784,8 @@ class IMAPSession:
             line = await self.channel.read_line()
         finally:
             self._idling = False
-        while self._idle_sync is not None:
-            running = self._idle_sync
-            await running
+        if self._idle_sync is not None:
+            await self._idle_sync
         if line.strip().upper() != b"DONE":
             raise _bad("Expected DONE")
         self._done(tag, "IDLE terminated")
@@ -839,7 +843,8 @@ class IMAPSession:
         targets = view.resolve(command.messages, command.uid)
         need = fetch.need_of(command.items)
         seen = fetch.sets_seen(command.items) and not view.read_only
-        items = fetch.with_implicit(command.items, command.uid, seen)
+        items = fetch.with_implicit(command.items, command.uid, seen_set=False)
+        with_flags = fetch.with_implicit(command.items, command.uid, seen_set=True)
         missing = False
         for start in range(0, len(targets), FETCH_BATCH):
             batch = targets[start : start + FETCH_BATCH]
@@ -847,6 +852,7 @@ class IMAPSession:
             if need > fetch.Need.FLAGS:
                 data = await view.folder.load([uid for _, uid in batch], need is fetch.Need.BODY)
                 loaded = {d.uid: d for d in data}
+            newly_seen: set[int] = set()
             if seen:
                 unseen = [uid for _, uid in batch if "\\Seen" not in view.flags.get(uid, ())]
                 unseen = [uid for uid in unseen if need is fetch.Need.FLAGS or uid in loaded]
@@ -854,6 +860,7 @@ class IMAPSession:
                     for meta in await view.folder.store(unseen, "+", frozenset({"\\Seen"})):
                         if meta.uid in view.flags:
                             view.flags[meta.uid] = meta.flags
+                            newly_seen.add(meta.uid)
             for _msn, uid in batch:
                 if uid not in view.flags:
                     continue
@@ -867,7 +874,7 @@ class IMAPSession:
                         uid,
                         view.flags[uid],
                         uid in view.recent,
-                        items,
+                        with_flags if uid in newly_seen else items,
                         message,
                     )
                 )

@@ -187,6 +187,7 @@ class POP3ServerProtocol(Protocol):
         self._timer: _DelayedCall | None = None
         self._sender: _BodySender | None = None
         self._session: POP3Session | None = None
+        self._config = factory.config
 
     # ------------------------------------------------------------ connection
 
@@ -204,10 +205,10 @@ class POP3ServerProtocol(Protocol):
     def connectionMade(self) -> None:
         peer = self._transport.getPeer()
         peer_ip = str(getattr(peer, "host", peer))
-        self._session = self._factory.new_session(peer_ip)
+        self._config, self._session = self._factory.new_session(peer_ip)
         _log.info(
             "POP3 {listener} connection {conn} from {peer}",
-            listener=self._factory.config.name,
+            listener=self._config.name,
             conn=self._id,
             peer=peer_ip,
         )
@@ -236,7 +237,7 @@ class POP3ServerProtocol(Protocol):
     # ------------------------------------------------------------ idle timer
 
     def _arm_timer(self) -> None:
-        timeout = self._factory.config.idle_timeout
+        timeout = self._config.idle_timeout
         if self._timer is not None and self._timer.active():
             self._timer.reset(timeout)
         else:
@@ -367,13 +368,13 @@ class POP3ServerProtocol(Protocol):
     # ------------------------------------------------------------ session log
 
     def _log_line(self, line: bytes) -> None:
-        if not self._factory.config.session_log:
+        if not self._config.session_log:
             return
         shown = b"***" if self.session.in_auth_exchange else grammar.redact(line)
         _transcript.info("{conn} C: {line}", conn=self._id, line=shown.decode("utf-8", "replace"))
 
     def _log_reply(self, status: str) -> None:
-        if self._factory.config.session_log:
+        if self._config.session_log:
             _transcript.info("{conn} S: {line}", conn=self._id, line=status)
 
 
@@ -382,7 +383,7 @@ class POP3ServerFactory(Factory):
 
     def __init__(
         self,
-        config: POP3ListenerConfig,
+        config: POP3ListenerConfig | Callable[[], POP3ListenerConfig],
         authenticator: Authenticator,
         maildrops: MaildropAccess,
         clock: Clock,
@@ -392,42 +393,61 @@ class POP3ServerFactory(Factory):
     ) -> None:
         """Wire one listener.
 
-        ``tls_context`` (an ``IOpenSSLServerConnectionCreator`` such as
-        ``CertificateOptions``) enables STLS; ``make_challenge`` makes the APOP
-        greeting timestamp.
+        ``config`` may be a callable, read for each new connection so that admin
+        changes apply without a restart. ``tls_context`` (an
+        ``IOpenSSLServerConnectionCreator`` such as ``CertificateOptions``) enables
+        STLS; ``make_challenge`` makes the APOP greeting timestamp.
         """
-        if config.stls is STLSMode.REQUIRED and not config.implicit_tls and tls_context is None:
-            raise ValueError(f"{config.name}: STLS required but no certificate")
-        self.config = config
+        self._config_source = config
+        first = self._current()
+        self._check(first, tls_context)
+        self.config = first
         self.clock = clock
         self.tls_context = tls_context
         self._authenticator = authenticator
         self._maildrops = maildrops
         self._make_challenge = make_challenge
         self._ids = itertools.count(1)
+
+    def _current(self) -> POP3ListenerConfig:
+        source = self._config_source
+        return source if isinstance(source, POP3ListenerConfig) else source()
+
+    @staticmethod
+    def _check(config: POP3ListenerConfig, tls_context: object | None) -> None:
+        if config.stls is STLSMode.REQUIRED and not config.implicit_tls and tls_context is None:
+            raise ValueError(f"{config.name}: STLS required but no certificate")
+
+    def _policy(self, config: POP3ListenerConfig) -> SessionPolicy:
         stls_on = config.stls is not STLSMode.OFF and not config.implicit_tls
-        self._policy = SessionPolicy(
+        return SessionPolicy(
             hostname=config.hostname,
-            tls_available=stls_on and tls_context is not None,
+            tls_available=stls_on and self.tls_context is not None,
             tls_required=config.stls is STLSMode.REQUIRED and not config.implicit_tls,
             allow_plaintext_without_tls=config.allow_plaintext_without_tls,
             max_failed_logins=config.max_failed_logins,
             strip_trailing_blank_lines=config.last_line_fix,
         )
 
-    def new_session(self, peer_ip: str) -> POP3Session:
-        """A fresh session; APOP gets a timestamp only when it may be used."""
+    def new_session(self, peer_ip: str) -> tuple[POP3ListenerConfig, POP3Session]:
+        """The listener's current config and a fresh session for one connection.
+
+        APOP gets a greeting timestamp only when it may be used (RFC 1939 §7).
+        """
+        config = self._current()
+        self._check(config, self.tls_context)
         timestamp = None
         if self._authenticator.plaintext_equivalent_enabled():
-            timestamp = self._make_challenge(self.config.hostname)
-        return POP3Session(
-            self._policy,
+            timestamp = self._make_challenge(config.hostname)
+        session = POP3Session(
+            self._policy(config),
             self._authenticator,
             self._maildrops,
             peer_ip=peer_ip,
-            secure=self.config.implicit_tls,
+            secure=config.implicit_tls,
             apop_timestamp=timestamp,
         )
+        return config, session
 
     @override
     def buildProtocol(self, addr: IAddress | None) -> POP3ServerProtocol:

@@ -387,7 +387,7 @@ class SMTPServerProtocol(Protocol):
             self._mode = _Mode.DATA
             self._restart_timer()
         elif isinstance(action, ReceiveChunk):
-            if action.keep and self._spool is None:
+            if action.keep and action.first:
                 self._begin_body()
             self._chunk_left = action.size
             self._chunk_keep = action.keep
@@ -533,6 +533,7 @@ class SMTPServerProtocol(Protocol):
     # -------------------------------------------------------------- body
 
     def _begin_body(self) -> None:
+        self._drop_spool()  # a body left by RSET during BDAT is never reused
         self._body_size = 0
         self._too_big = False
         self._spool_failed = False

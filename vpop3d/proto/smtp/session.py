@@ -148,10 +148,14 @@ class ReceiveData:
 
 @dataclass(frozen=True, slots=True)
 class ReceiveChunk:
-    """Read exactly ``size`` octets (kept only when ``keep``), then ``chunk_received``."""
+    """Read exactly ``size`` octets (kept only when ``keep``), then ``chunk_received``.
+
+    ``first``: the transaction's first chunk, so a new body starts here.
+    """
 
     size: int
     keep: bool
+    first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,7 +653,8 @@ class SMTPSession:
             else:
                 refusal = NEED_MAIL
         self._chunk = (command.last, refusal)
-        return [ReceiveChunk(command.size, keep=refusal is None)]
+        first = self.state is SMTPState.RCPT
+        return [ReceiveChunk(command.size, keep=refusal is None, first=first)]
 
     def _rset(self, command: Command) -> list[Action]:
         self._reset_transaction()

@@ -1,0 +1,68 @@
+"""Builds the shared routing/access/delivery objects from the server context.
+
+One instance of each per server (``ServerContext.shared``), used by every SMTP
+listener, and later by collectors, lists and webmail:
+
+* ``shared_access(context)``: IP rules, relay settings, IDS and throttles; the POP3
+  service calls ``.record_pop_login(ip, user)`` and every service ``.admit(ip)``;
+* ``shared_router(context)``: cached routing over the store;
+* ``shared_delivery(context)``: the ``ports.DeliveryAgent`` for SMTP listeners.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from vpop3d.app.access import AccessControl, facts_from_proc_route
+from vpop3d.app.delivery import Delivery
+from vpop3d.app.routing import Router
+
+if TYPE_CHECKING:
+    from vpop3d.context import ServerContext
+
+PROC_ROUTE = Path("/proc/net/route")  # Linux; elsewhere only loopback is "local"
+
+
+def _read_routes() -> str:
+    try:
+        return PROC_ROUTE.read_text()
+    except OSError:
+        return ""
+
+
+def shared_access(context: ServerContext) -> AccessControl:
+    def make() -> AccessControl:
+        return AccessControl(
+            context.settings, context.reactor, facts=facts_from_proc_route(_read_routes())
+        )
+
+    return cast(AccessControl, context.shared("access", make))
+
+
+def shared_router(context: ServerContext) -> Router:
+    def make() -> Router:
+        return Router(context.database, context.reactor, setting=context.settings.get_bool)
+
+    return cast(Router, context.shared("router", make))
+
+
+def shared_delivery(context: ServerContext, queue_kick: Any = None) -> Delivery:
+    """The DeliveryAgent; ``queue_kick`` is the outbound queue's kick() when it exists."""
+
+    def make() -> Delivery:
+        kick = queue_kick or context.extras.get("queue_kick") or (lambda: None)
+        return Delivery(
+            context.database,
+            context.blob_store,
+            shared_router(context),
+            shared_access(context),
+            context.bus,
+            context.settings,
+            clock=context.reactor,
+            hostname=context.config.hostname,
+            tmp_dir=context.config.data_dir / "tmp",
+            queue_kick=kick,
+        )
+
+    return cast(Delivery, context.shared("delivery", make))
