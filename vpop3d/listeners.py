@@ -24,15 +24,29 @@ def _http(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     return make_site(context)
 
 
+def _smtp(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from vpop3d.wiring_smtp import build_smtp_factory
+
+    return build_smtp_factory(context, spec)
+
+
 def _status(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     from vpop3d.status import StatusFactory
 
     return StatusFactory(context)
 
 
+def _ldap(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from vpop3d.wiring_ldap import build_ldap_factory
+
+    return build_ldap_factory(context, spec)
+
+
 BUILDERS: dict[str, Callable[[ServerContext, ListenerSpec], IProtocolFactory]] = {
     "http": _http,
+    "smtp": _smtp,
     "status": _status,
+    "ldap": _ldap,
 }
 
 BACKGROUND: list[tuple[str, Callable[[ServerContext], IService]]] = []

@@ -65,6 +65,7 @@ class SMTPContext:
     secure: bool
     principal: Principal | None
     tls_description: str = ""  # e.g. "TLS1.3 TLS_AES_256_GCM_SHA384", for Received:
+    esmtp: bool = True  # EHLO (True) or HELO session, for Received: "with ESMTP/SMTP"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ listener, and later by collectors, lists and webmail:
 * ``shared_access(context)``: IP rules, relay settings, IDS and throttles; the POP3
   service calls ``.record_pop_login(ip, user)`` and every service ``.admit(ip)``;
 * ``shared_router(context)``: cached routing over the store;
-* ``shared_delivery(context)``: the ``ports.DeliveryAgent`` for SMTP listeners.
+* ``shared_delivery(context)``: the ``ports.DeliveryAgent`` for SMTP listeners;
+* ``shared_authenticator(context)``: the authenticator wrapped to feed the IDS.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from vpop3d.app.access import AccessControl, facts_from_proc_route
+from vpop3d.app.access import AccessAwareAuthenticator, AccessControl, facts_from_proc_route
 from vpop3d.app.delivery import Delivery
 from vpop3d.app.routing import Router
 
@@ -33,8 +34,12 @@ def _read_routes() -> str:
 
 def shared_access(context: ServerContext) -> AccessControl:
     def make() -> AccessControl:
+        logging = getattr(context.config, "logging", None)
         return AccessControl(
-            context.settings, context.reactor, facts=facts_from_proc_route(_read_routes())
+            context.settings,
+            context.reactor,
+            facts=facts_from_proc_route(_read_routes()),
+            log_dir=getattr(logging, "log_dir", None),
         )
 
     return cast(AccessControl, context.shared("access", make))
@@ -42,16 +47,27 @@ def shared_access(context: ServerContext) -> AccessControl:
 
 def shared_router(context: ServerContext) -> Router:
     def make() -> Router:
-        return Router(context.database, context.reactor, setting=context.settings.get_bool)
+        return Router(
+            context.database,
+            context.reactor,
+            setting=context.settings.get_bool,
+            settings=context.settings,
+        )
 
     return cast(Router, context.shared("router", make))
 
 
 def shared_delivery(context: ServerContext, queue_kick: Any = None) -> Delivery:
-    """The DeliveryAgent; ``queue_kick`` is the outbound queue's kick() when it exists."""
+    """The DeliveryAgent; the outbound queue's kick() is ``queue_kick`` or whatever
+    ``context.extras["queue.kick"]`` holds when a message is queued."""
+
+    def kick() -> None:
+        # Looked up at each delivery: the queue service may register after us.
+        found = queue_kick or context.extras.get("queue.kick")
+        if callable(found):
+            found()
 
     def make() -> Delivery:
-        kick = queue_kick or context.extras.get("queue_kick") or (lambda: None)
         return Delivery(
             context.database,
             context.blob_store,
@@ -66,3 +82,15 @@ def shared_delivery(context: ServerContext, queue_kick: Any = None) -> Delivery:
         )
 
     return cast(Delivery, context.shared("delivery", make))
+
+
+def shared_authenticator(context: ServerContext) -> AccessAwareAuthenticator:
+    """``context.authenticator`` wrapped so logins feed the IDS and POP3-before-SMTP.
+
+    Protocol builders should pass this, not ``context.authenticator``, to factories.
+    """
+
+    def make() -> AccessAwareAuthenticator:
+        return AccessAwareAuthenticator(context.authenticator, shared_access(context))
+
+    return cast(AccessAwareAuthenticator, context.shared("access.authenticator", make))

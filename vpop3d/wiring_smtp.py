@@ -2,8 +2,9 @@
 
 ``build_smtp_factory(context, spec)`` is the builder ``vpop3d.listeners`` registers
 for the ``smtp`` protocol. Every listener (MTA 25, submission 587, SMTPS 465, extra
-instances) shares one ``Delivery``; its limits are re-read from the settings cache
-for each new connection, so admin changes apply without a restart.
+instances) shares one ``Delivery`` and one ``AccessControl`` (IDS, bans, rate, IP
+rules checked at connect); its limits are re-read from the settings cache for each
+new connection, so admin changes apply without a restart.
 
 Settings (``smtp.<listener>.<key>`` overrides ``smtp.<key>``):
 
@@ -34,13 +35,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from twisted.internet.interfaces import IProtocolFactory
 
 from vpop3d.config import ListenerSpec
-from vpop3d.ports import DeliveryAgent
+from vpop3d.core.reply import Reply
 from vpop3d.proto.smtp.server import SMTPListenerConfig, SMTPServerFactory
 
 if TYPE_CHECKING:
     from vpop3d.context import ServerContext
 
-__all__ = ["build_smtp_factory", "listener_config", "make_delivery"]
+__all__ = ["build_smtp_factory", "listener_config"]
 
 
 class _Settings(Protocol):
@@ -83,40 +84,26 @@ def listener_config(settings: _Settings, spec: ListenerSpec, hostname: str) -> S
     )
 
 
-def make_delivery(context: ServerContext) -> DeliveryAgent:
-    """The one Delivery use case shared by all SMTP listeners."""
-    from vpop3d.app.access import AccessControl
-    from vpop3d.app.delivery import Delivery
-    from vpop3d.app.routing import Router
-
-    router = Router(context.database, context.reactor, setting=context.settings.get_bool)
-    access = AccessControl(context.settings, context.reactor)
-    queue_kick = context.extras.get("queue.kick")
-    tmp_dir = context.config.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    return Delivery(
-        context.database,
-        context.blob_store,
-        router,
-        access,
-        context.bus,
-        context.settings,
-        clock=context.reactor,
-        hostname=context.config.hostname,
-        tmp_dir=tmp_dir,
-        queue_kick=queue_kick if callable(queue_kick) else (lambda: None),
-    )
-
-
 def build_smtp_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
-    """The factory for one SMTP listener (implicit TLS is wrapped by the endpoint)."""
-    delivery: DeliveryAgent = context.shared("smtp.delivery", lambda: make_delivery(context))
+    """The factory for one SMTP listener (implicit TLS is wrapped by the endpoint).
+
+    Delivery, access control and the IDS-feeding authenticator are the server-wide
+    shared instances of ``vpop3d.wiring_delivery``.
+    """
+    from vpop3d.wiring_delivery import shared_access, shared_authenticator, shared_delivery
+
+    access = shared_access(context)
     settings = context.settings
     hostname = context.config.hostname
+
+    def gate(peer_ip: str) -> Reply | None:
+        return access.connection_refusal("smtp", peer_ip, spec.name)
+
     return SMTPServerFactory(
         lambda: listener_config(settings, spec, hostname),
-        authenticator=context.authenticator,
-        delivery=delivery,
+        authenticator=shared_authenticator(context),
+        delivery=shared_delivery(context),
         clock=context.reactor,
         tls=context.tls,
+        gate=gate,
     )

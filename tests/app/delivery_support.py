@@ -132,7 +132,7 @@ def make_world(stack: Stack) -> World:
     db = SyncDatabase(stack.db)
     clock = Clock()
     clock.advance(1_800_000_000)
-    router = Router(db, clock, setting=stack.settings.get_bool, ttl=0.0)
+    router = Router(db, clock, setting=stack.settings.get_bool, settings=stack.settings, ttl=0.0)
     access = AccessControl(stack.settings, clock, facts=FACTS)
     notifier = RecordingNotifier()
     kicks: list[int] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
 from tests.app.delivery_support import FACTS
@@ -12,6 +13,7 @@ from tests.support.stack import Stack
 from vpop3d.app.access import (
     BLOCKED,
     TOO_FAST,
+    AccessAwareAuthenticator,
     AccessControl,
     facts_from_proc_route,
     rule_from_json,
@@ -19,8 +21,10 @@ from vpop3d.app.access import (
 )
 from vpop3d.core.netrule import AccessRule, RuleType
 from vpop3d.core.policy import AntiRelayMode
+from vpop3d.core.reply import LoginFailed
+from vpop3d.core.sasl import ScramKeys
 from vpop3d.core.throttle import IDSEvent
-from vpop3d.ports import Principal, SMTPContext
+from vpop3d.ports import LoginContext, Principal, SMTPContext
 
 
 class DictSettings:
@@ -213,3 +217,93 @@ def test_facts_from_proc_route() -> None:
         ["127.0.0.0/8", "::1/128", "192.168.66.0/24"]
     )
     assert [str(n) for n in facts_from_proc_route("").local_nets] == ["127.0.0.0/8", "::1/128"]
+
+
+def test_never_block_setting_lifts_blocks() -> None:
+    """seed-4 check 41: a Never Block entry stops blocking and removes the block."""
+    access, settings, _ = control()
+    for _ in range(20):
+        access.auth_failed("127.0.0.3")
+    assert access.admit("127.0.0.3") == BLOCKED
+    settings.values["ids.never_block"] = ["127.0.0.0/24", "not-an-ip"]
+    assert access.admit("127.0.0.3") is None
+    assert access.ids.blocks == []
+
+
+def test_manual_block() -> None:
+    """seed-4 check 42: a manual /24 block for 1 minute, then access returns."""
+    access, _, clock = control()
+    access.block("127.0.0.0/24", 1)
+    assert access.admit("127.0.0.5") == BLOCKED
+    clock.advance(61)
+    assert access.admit("127.0.0.5") is None
+
+
+def test_ids_log_file(tmp_path: Any) -> None:
+    """seed-4 check 44: with IDS logging on, an AUTH failure appends a formatted line."""
+    import re
+
+    settings = DictSettings()
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    access = AccessControl(settings, clock, facts=FACTS, log_dir=tmp_path)
+    access.auth_failed("127.0.0.3")
+    assert not (tmp_path / "ids.log").exists()
+    settings.values["ids.logging"] = True
+    access.auth_failed("127.0.0.3")
+    settings.values["ids.log_filename"] = "../escape.log"
+    settings.values["ids.log_format"] = "%I|%e"
+    access.auth_failed("127.0.0.3")
+    [line] = (tmp_path / "ids.log").read_text().splitlines()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* - 127\.0\.0\.3 - 0 .+ - .*", line)
+    assert (tmp_path / "escape.log").read_text() == "127.0.0.3|0\n"
+
+
+class FakeAuthenticator:
+    def authenticate(self, credentials: Any, context: LoginContext) -> Deferred[Principal]:
+        if credentials.password == "right":
+            return succeed(Principal(7, credentials.username, False, "fred@a.test"))
+        return fail(LoginFailed())
+
+    def scram_keys(self, username: str) -> Deferred[ScramKeys | None]:
+        return succeed(None)
+
+    def plaintext_equivalent_enabled(self) -> bool:
+        return True
+
+
+def test_access_aware_authenticator() -> None:
+    """Failed logins count for the IDS; POP3 logins open the POP3-before-SMTP window."""
+    from vpop3d.core.sasl import PasswordCredentials
+
+    access, settings, _ = control(**{"smtp.auth_ban_failures": 2})
+    auth = AccessAwareAuthenticator(FakeAuthenticator(), access)
+    pop = LoginContext("pop3", "192.0.2.5", False)
+    smtp = LoginContext("smtp", "192.0.2.6", False)
+    good: list[Principal] = []
+    auth.authenticate(PasswordCredentials("fred", "right"), pop).addCallback(good.append)
+    assert good[0].username == "fred"
+    assert access.pop_user("192.0.2.5") == "fred"
+    auth.authenticate(PasswordCredentials("fred", "right"), smtp)
+    assert access.pop_user("192.0.2.6") is None
+    errors: list[object] = []
+    for _ in range(2):
+        auth.authenticate(PasswordCredentials("fred", "wrong"), smtp).addErrback(errors.append)
+    assert len(errors) == 2
+    assert access.admit("192.0.2.6") == BLOCKED
+    assert auth.plaintext_equivalent_enabled()
+    assert settings.values
+
+
+def test_connection_refusal_per_service() -> None:
+    """seed-4 §7.2/§15: POP3 follows its table; SMTP in Check Client IP mode lets anyone in."""
+    from vpop3d.app.access import ACCESS_DENIED
+
+    access, settings, _ = control()
+    assert access.connection_refusal("pop3", "203.0.113.9") == ACCESS_DENIED
+    assert access.connection_refusal("pop3", "192.168.66.20") is None
+    assert access.connection_refusal("smtp", "203.0.113.9") is None
+    settings.values["smtp.anti_relay_mode"] = "no-checks"
+    assert access.connection_refusal("smtp", "203.0.113.9") == ACCESS_DENIED
+    access.block("192.168.66.20", 5)
+    assert access.connection_refusal("pop3", "192.168.66.20") == BLOCKED

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from sqlalchemy import Connection, func, select
+from twisted.internet.defer import Deferred
 
 from tests.app.delivery_support import (
     INTERNET_IP,
@@ -491,6 +492,7 @@ def test_wiring_shares_one_delivery(stack: Stack, tmp_path: Any) -> None:
         settings: Any
         blob_store: Any
         bus: Any
+        authenticator: Any
         reactor: Any = field(default_factory=Clock)
         config: Config = field(default_factory=Config)
         extras: dict[str, Any] = field(default_factory=dict)
@@ -500,10 +502,12 @@ def test_wiring_shares_one_delivery(stack: Stack, tmp_path: Any) -> None:
                 self.extras[name] = make()
             return self.extras[name]
 
-    context = Context(stack.db, stack.settings, stack.blobs, stack.bus)
+    context = Context(stack.db, stack.settings, stack.blobs, stack.bus, stack.auth)
     first = wiring_delivery.shared_delivery(context)  # type: ignore[arg-type]
     assert wiring_delivery.shared_delivery(context) is first  # type: ignore[arg-type]
     assert wiring_delivery.shared_access(context) is context.extras["access"]  # type: ignore[arg-type]
+    wrapped = wiring_delivery.shared_authenticator(context)  # type: ignore[arg-type]
+    assert wrapped is wiring_delivery.shared_authenticator(context)  # type: ignore[arg-type]
 
 
 @ensure_deferred
@@ -580,3 +584,112 @@ def test_declared_size_over_group_limit_refused_at_rcpt(world: World) -> None:
     assert reply is not None
     assert reply.code == 552
     assert refusal(world, ctx, env, "fred@a.test") is None
+
+
+def test_lan_forwarding_rules_setting(world: World) -> None:
+    """features-b §19 check 6 (routing part): ~@ rule forwards unknown, users stay local."""
+    world.put(
+        "lanforward.rules",
+        [
+            {"address": "~@a.test", "server": "127.0.0.1:2600"},
+            {"address": "*@old.test", "server": "127.0.0.1:2600", "rewrite": "*@new.test"},
+        ],
+    )
+    send(world, world.context(), "x@remote.test", "fred@a.test", "zed@a.test", "joe@old.test")
+    assert len(inbox(world, "fred")) == 1
+    [entry] = queued(world)
+    assert entry.kind == "lan"
+    assert sorted(r[0] for r in entry.recipients) == ["joe@new.test", "zed@a.test"]
+
+
+def test_check_from_address_mode(world: World) -> None:
+    """seed-4 §7.2 Check FROM address: relay when MAIL FROM is a local address."""
+    world.put("smtp.anti_relay_mode", "check-from-address")
+    ctx = world.context()
+    assert refusal(world, ctx, envelope("fred@a.test"), "x@remote.test") is None
+    assert refusal(world, ctx, envelope("x@elsewhere.test"), "x@remote.test") == (SMTP_RELAY_DENIED)
+    assert refusal(world, ctx, envelope(""), "x@remote.test") == SMTP_RELAY_DENIED
+
+
+def test_no_one_mapping_discards(world: World) -> None:
+    """features-a §3a check 8: spam → No-one gets 250 and no mailbox receives anything."""
+    add_mapping(world, "spam", "No-one")
+    send(world, world.context(), "x@remote.test", "spam@a.test")
+    assert inbox(world, "postmaster") == []
+    count = world.db.read_sync(
+        lambda c: c.execute(select(func.count()).select_from(blob_table)).scalar_one()
+    )
+    assert count == 0
+
+
+def _body(world: World, data: bytes = BODY) -> DeliverySpool:
+    spool = world.delivery.open_spool()
+    assert isinstance(spool, DeliverySpool)
+    spool.write(data)
+    return spool
+
+
+def test_inject_download_routes_by_accepted_domains(world: World) -> None:
+    """Check 29: a download To fred@a.test, Cc x@other.test reaches fred only."""
+    from vpop3d.core.mapping import LocalDomains
+
+    outcome = result(
+        Deferred.fromCoroutine(
+            world.delivery.inject(
+                "someone@isp.test",
+                ["fred@a.test", "x@other.test", "nosuch@a.test"],
+                _body(world),
+                trace=b"Received: from pop.isp.test by mx.example.test; date\r\n",
+                local_domains=LocalDomains.of(["a.test"]),
+            )
+        )
+    )
+    assert outcome.queue_id
+    assert outcome.ignored == ("x@other.test",)
+    assert outcome.unrecognised == ("nosuch@a.test",)
+    [stored] = inbox(world, "fred")
+    assert stored.startswith(b"Received: from pop.isp.test")
+    assert b"\r\nReturn-Path: <someone@isp.test>\r\n" in stored
+    assert queued(world) == []
+
+
+def test_inject_from_mapping_and_remote_marker(world: World) -> None:
+    """Check 29/27: FROM customer@client.test → kate; *REMOTE recipients are ignored."""
+    add_mapping(world, "customer@client.test", "kate", direction="from")
+    add_mapping(world, "mark", "*REMOTE")
+    outcome = result(
+        Deferred.fromCoroutine(
+            world.delivery.inject("customer@client.test", ["mark@a.test"], _body(world))
+        )
+    )
+    assert outcome.ignored == ("mark@a.test",)
+    assert len(inbox(world, "kate")) == 1
+
+
+def test_inject_nothing_deliverable_stores_nothing(world: World) -> None:
+    """Only unknown addresses: nothing stored, the caller handles the routing error."""
+    outcome = result(
+        Deferred.fromCoroutine(
+            world.delivery.inject("a@isp.test", ["nosuch@a.test"], _body(world), implied=False)
+        )
+    )
+    assert outcome.queue_id == ""
+    assert outcome.unrecognised == ("nosuch@a.test",)
+    assert inbox(world, "postmaster") == []
+
+
+def test_inject_smtp_source_queues_remote(world: World) -> None:
+    """A non-SMTP entry with Source.SMTP (e.g. a DSN or list) queues remote recipients."""
+    from vpop3d.core.mapping import Source
+
+    outcome = result(
+        Deferred.fromCoroutine(
+            world.delivery.inject(
+                "", ["x@remote.test", "fred@a.test"], _body(world), source=Source.SMTP
+            )
+        )
+    )
+    assert outcome.queue_id
+    [entry] = queued(world)
+    assert entry.sender == ""
+    assert len(inbox(world, "fred")) == 1

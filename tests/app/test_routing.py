@@ -126,3 +126,55 @@ def test_is_local_address(world: World) -> None:
     assert local("someone@elsewhere.test")
     assert not local("x@remote.test")
     assert not local("not an address")
+
+
+def test_lan_rules_from_json() -> None:
+    """Stored LAN rules parse server:port, credentials, rewrite and Cond; junk is reported."""
+    from vpop3d.app.routing import lan_rules_from_json
+    from vpop3d.core.mapping import LanRule, Source
+
+    rules, problems = lan_rules_from_json(
+        [
+            {"address": "*@x.test", "server": "10.0.0.1:587", "user": "paul", "password": "pw"},
+            {"address": "~@a.test", "server": "mail.lan.test", "cond": "SMTP"},
+            {
+                "address": "*@old.test",
+                "server": "[2001:db8::1]",
+                "rewrite": "*@new.test",
+                "cond": 7,
+            },
+            {"address": "y@x.test", "server": "bad host"},
+            {"server": "10.0.0.1"},
+            {"address": "z@x.test", "server": "10.0.0.1", "cond": "sometimes"},
+            "junk",
+        ]
+    )
+    assert rules == (
+        LanRule("*@x.test", "10.0.0.1", 587, "paul", "pw"),
+        LanRule("~@a.test", "mail.lan.test", source=Source.SMTP),
+        LanRule(
+            "*@old.test", "2001:db8::1", rewrite="*@new.test", source=Source.POP3, collector_id=7
+        ),
+    )
+    assert len(problems) == 4
+    assert lan_rules_from_json(None) == ((), [])
+
+
+def test_mapping_kind_from_row() -> None:
+    """direction=from is FROM; a future ``kind`` attribute narrows to SMTP or POP3."""
+    from dataclasses import dataclass
+
+    from vpop3d.app.routing import _mapping_kind
+
+    @dataclass
+    class Row:
+        direction: str
+        kind: str = "always"
+
+    assert _mapping_kind(Row("from")) is MappingKind.FROM  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to")) is MappingKind.ALWAYS  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to", "SMTP")) is MappingKind.SMTP  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to", "pop3")) is MappingKind.POP3  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to", "Normal")) is MappingKind.ALWAYS  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to", "from")) is MappingKind.ALWAYS  # type: ignore[arg-type]
+    assert _mapping_kind(Row("to", "junk")) is MappingKind.ALWAYS  # type: ignore[arg-type]

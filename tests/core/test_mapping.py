@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vpop3d.core.address import Mailbox, parse_mailbox
 from vpop3d.core.mapping import (
     Directory,
+    DiscardTarget,
     GroupTarget,
     LanForwardTarget,
+    LanRule,
     ListTarget,
     LocalDomains,
     MappingKind,
@@ -349,3 +353,112 @@ def test_quoted_local_with_at_is_a_name() -> None:
     """ "x@remote.test"@a.test is just an unknown local name, never a route."""
     resolution = res('"x@remote.test"@a.test', ctx())
     assert resolution.outcome is Outcome.UNRECOGNISED
+
+
+def lan_ctx(*rules: LanRule, bare: bool = False, **kw: object) -> RoutingContext:
+    return RoutingContext(
+        DOMAINS,
+        NAMES,
+        [MappingRow("~@b.test", "kate")],
+        lan_rules=rules,
+        lan_bare_local_parts=bare,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_lan_rules_first_match_wins() -> None:
+    """features-b §19 check 5: specific then wildcard; swapping changes the route."""
+    specific = LanRule("specific@x.test", "10.0.0.1")
+    wildcard = LanRule("*@x.test", "10.0.0.2", 587, "u", "p")
+    first = resolve(parse_mailbox("specific@x.test"), lan_ctx(specific, wildcard))
+    assert first.step is Step.LAN_RULE
+    assert first.outcome is Outcome.DELIVER
+    assert first.targets == (LanForwardTarget(Mailbox("specific", "x.test"), "10.0.0.1"),)
+    swapped = resolve(parse_mailbox("specific@x.test"), lan_ctx(wildcard, specific))
+    assert swapped.targets == (
+        LanForwardTarget(Mailbox("specific", "x.test"), "10.0.0.2", 587, "u", "p"),
+    )
+    other = resolve(parse_mailbox("any@x.test"), lan_ctx(specific, wildcard))
+    assert other.targets[0] == LanForwardTarget(Mailbox("any", "x.test"), "10.0.0.2", 587, "u", "p")
+
+
+def test_lan_catch_all_after_users_and_rewrite() -> None:
+    """features-b §19 check 6: ~@ rule only for unknown addresses; *@new rewrite keeps local."""
+    context = lan_ctx(
+        LanRule("~@a.test", "10.0.0.3"), LanRule("*@old.test", "10.0.0.4", rewrite="*@new.test")
+    )
+    assert resolve(parse_mailbox("fred@a.test"), context).targets == (UserTarget("fred"),)
+    zed = resolve(parse_mailbox("zed@a.test"), context)
+    assert zed.targets == (LanForwardTarget(Mailbox("zed", "a.test"), "10.0.0.3"),)
+    joe = resolve(parse_mailbox("joe@old.test"), context)
+    assert joe.targets == (LanForwardTarget(Mailbox("joe", "new.test"), "10.0.0.4"),)
+
+
+def test_lan_rules_after_mappings_and_before_mapping_catch_all() -> None:
+    """Mappings win over LAN rules; ~@ mappings come before ~@ LAN rules."""
+    context = lan_ctx(LanRule("*@b.test", "10.0.0.5"), LanRule("~@b.test", "10.0.0.6"))
+    assert resolve(parse_mailbox("fred@b.test"), context).targets == (UserTarget("fred"),)
+    assert resolve(parse_mailbox("zed@b.test"), context).step is Step.LAN_RULE
+    only_catch = lan_ctx(LanRule("~@b.test", "10.0.0.6"))
+    assert resolve(parse_mailbox("zed@b.test"), only_catch).targets == (UserTarget("kate"),)
+
+
+def test_lan_rule_conditions_and_bare_addresses() -> None:
+    """Cond limits a rule to SMTP, POP3 or one collector; bare local parts need the option."""
+    smtp_only = LanRule("*@x.test", "10.0.0.7", source=Source.SMTP)
+    pop_7 = LanRule("*@y.test", "10.0.0.8", source=Source.POP3, collector_id=7)
+    address_x = parse_mailbox("u@x.test")
+    assert resolve(address_x, lan_ctx(smtp_only)).step is Step.LAN_RULE
+    assert resolve(address_x, lan_ctx(smtp_only, source=Source.POP3)).outcome is Outcome.REMOTE
+    address_y = parse_mailbox("u@y.test")
+    assert resolve(address_y, lan_ctx(pop_7, source=Source.POP3, collector_id=7)).targets
+    assert not resolve(address_y, lan_ctx(pop_7, source=Source.POP3, collector_id=8)).targets
+    bare = LanRule("helpdesk", "10.0.0.9")
+    address = parse_mailbox("helpdesk@a.test")
+    assert resolve(address, lan_ctx(bare)).outcome is Outcome.UNRECOGNISED
+    assert resolve(address, lan_ctx(bare, bare=True)).step is Step.LAN_RULE
+
+
+def test_no_one_target_discards() -> None:
+    """features-a §3a check 8: spam → No-one accepts and discards; a user no-one wins."""
+    resolution = res("spam@a.test", ctx(("spam", "No-one")))
+    assert resolution.outcome is Outcome.DELIVER
+    assert resolution.targets == (DiscardTarget(),)
+    named = RoutingContext(DOMAINS, Directory.of(users=["no-one"]), [MappingRow("spam", "no-one")])
+    assert resolve(parse_mailbox("spam@a.test"), named).targets == (UserTarget("no-one"),)
+
+
+_PATTERNS = st.sampled_from(
+    ["fred", "f*", "?red", "*@a.test", "~@a.test", "x@b.test", "*", "~@*", "@", "a@@b", "~"]
+)
+_TARGETS = st.sampled_from(
+    [
+        "kate",
+        "x@b.test",
+        "fred@a.test",
+        "*REMOTE",
+        "SMTP:bob@example.com@10.0.0.1:25",
+        "SMTP:bad",
+        "no-one",
+        "ghost",
+        "team",
+        "office",
+        "y@remote.test",
+        "",
+        "@",
+        "a b@c",
+    ]
+)
+
+
+@given(
+    st.lists(st.tuples(_PATTERNS, _TARGETS), max_size=8),
+    st.sampled_from(["fred@a.test", "x@b.test", "zed@a.test", "y@remote.test", "kate@b.test"]),
+    st.booleans(),
+)
+def test_resolve_never_raises(rows: list[tuple[str, str]], address: str, implied: bool) -> None:
+    """Property: any mapping table resolves without error and without duplicate targets."""
+    resolution = res(address, ctx(*rows, implied=implied))
+    assert len(set(resolution.targets)) == len(resolution.targets)
+    if resolution.outcome is Outcome.UNRECOGNISED:
+        assert resolution.targets == ()

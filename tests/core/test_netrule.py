@@ -185,6 +185,10 @@ def test_global_allow_does_not_override_service_block() -> None:
         ("10.1.2.3", ["10.0.0.0/8"], True),
         ("::ffff:10.1.2.3", ["10.*"], True),
         ("10.1.2.3", ["garbage", ""], False),
+        ("192.168.1.15", ["192.168.1.10-192.168.1.20"], True),
+        ("192.168.1.21", ["192.168.1.10 - 192.168.1.20"], False),
+        ("2001:db8::5", ["2001:db8::1-2001:db8::9"], True),
+        ("10.0.0.5", ["10.0.0.9-10.0.0.1", "10.0.0.1-::9"], False),
     ],
 )
 def test_ip_in_patterns(ip: str, patterns: list[str], expected: bool) -> None:

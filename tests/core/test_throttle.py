@@ -150,3 +150,27 @@ def test_session_slots_close_is_symmetric(ip: str) -> None:
     assert slots.open_sessions == 0
     slots.close("127.0.0.1")
     assert slots.open_sessions == 0
+
+
+def test_format_ids_line() -> None:
+    """seed-4 check 44: the default format gives time - ip - number text - data."""
+    from datetime import UTC, datetime
+
+    from vpop3d.core.throttle import DEFAULT_IDS_FORMAT, format_ids_line
+
+    when = datetime(2026, 11, 24, 22, 0, 5, tzinfo=UTC)
+    line = format_ids_line(DEFAULT_IDS_FORMAT, when, "127.0.0.3", IDSEvent.AUTH_FAILURE, "fred")
+    assert line == "2026-11-24T22:00:05Z - 127.0.0.3 - 0 SMTP authentication failure - fred"
+    assert format_ids_line("%I|%e %% %x", when, "::1", IDSEvent.RELAY_DENIED) == "::1|1 % %x"
+    assert "\n" not in format_ids_line("%D", when, "ip", IDSEvent.SPAM, "a\r\nb")
+
+
+def test_ids_prune_forgets_old_state() -> None:
+    """prune() drops events and blocks older than the monitor period."""
+    ids = IDSScorer(block_seconds=60.0)
+    for i in range(20):
+        ids.record("127.0.0.3", IDSEvent.AUTH_FAILURE, float(i))
+    assert ids.check("127.0.0.3", 20.0)
+    ids.prune(20.0 + 3600 + 61)
+    assert ids.blocks == []
+    assert not ids.check("127.0.0.3", 20.0 + 3600 + 62)

@@ -344,7 +344,9 @@ async def test_check_12_snapshot_hides_smtp_delivery(stack: Stack) -> None:
         after = await retry_in_use(lambda: login(loop.port).stat())
     finally:
         await loop.stop()
-        await smtp_port.stopListening()
+        stopping = smtp_port.stopListening()
+        if stopping is not None:
+            await stopping
     assert during[0] == 1
     assert after[0] == 2
 
@@ -517,6 +519,8 @@ async def test_curl_pop3_and_pop3s(stack: Stack, tmp_path: Path) -> None:
                     str(plain.cafile),
                     "-u",
                     "fred:secret",
+                    "-o",
+                    str(tmp_path / "stls.eml"),
                     f"pop3://127.0.0.1:{plain.port}/1",
                 ],
                 tmp_path,
@@ -530,6 +534,8 @@ async def test_curl_pop3_and_pop3s(stack: Stack, tmp_path: Path) -> None:
                 str(implicit.cafile),
                 "-u",
                 "fred:secret",
+                "-o",
+                str(tmp_path / "pop3s.eml"),
                 f"pop3s://127.0.0.1:{implicit.port}/1",
             ],
             tmp_path,
@@ -540,31 +546,34 @@ async def test_curl_pop3_and_pop3s(stack: Stack, tmp_path: Path) -> None:
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.split() == ["1", str(len(message(1)))]
     assert stls.returncode == 0, stls.stderr
-    assert stls.stdout.encode() == message(1)
-    assert secure.stdout.encode() == message(1)
+    assert (tmp_path / "stls.eml").read_bytes() == message(1)  # un-stuffed, CRLF
+    assert secure.returncode == 0
+    assert (tmp_path / "pop3s.eml").read_bytes() == message(1)
 
 
 async def retry_curl(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
     """curl until the previous session's lock is gone (curl does not show -ERR texts)."""
     from twisted.internet.task import deferLater
 
+    errors = ""
     for _ in range(50):
         result = await in_thread(lambda: run(args, home))
         if result.returncode == 0:
             return result
+        errors = result.stderr
         await deferLater(reactor, 0.1, lambda: None)
-    raise AssertionError(result.stderr)
+    raise AssertionError(errors)
 
 
-def fetchmail_rc(home: Path, port: int, cafile: Path, mailbox: Path) -> Path:
-    """A fetchmail run-control file: keep on the server, remember UIDLs, verify TLS."""
+def fetchmail_rc(home: Path, port: int, cafile: Path, mailbox: Path, *, keep: bool = True) -> Path:
+    """A fetchmail run-control file: remember UIDLs, verify TLS, keep or delete."""
     rc = home / ".fetchmailrc"
     rc.write_text(
         "set no bouncemail\n"
-        f"poll 127.0.0.1 service {port} protocol pop3 uidl\n"
+        f"poll {HOST} via 127.0.0.1 service {port} protocol pop3 uidl\n"
         "  user fred password secret is fred here\n"
-        f"  sslcertfile {cafile} sslcertck\n"
-        "  keep\n"
+        f"  sslcertfile {cafile} sslcertck sslcommonname {HOST}\n"
+        f"  {'keep' if keep else 'nokeep'}\n"
         f"  mda \"/bin/sh -c 'cat >> {mailbox}'\"\n"
     )
     rc.chmod(0o600)
@@ -601,6 +610,7 @@ async def test_fetchmail_keep_downloads_each_message_once(stack: Stack, tmp_path
     rc = fetchmail_rc(tmp_path, loop.port, loop.cafile, mailbox)
     try:
         first = await in_thread(lambda: fetchmail(tmp_path, rc))
+        assert first.returncode == 0, first.stdout + first.stderr
         after_first = mailbox.read_bytes().count(b"Subject: test ")
         second = await in_thread(lambda: fetchmail(tmp_path, rc))
         after_second = mailbox.read_bytes().count(b"Subject: test ")
@@ -616,3 +626,26 @@ async def test_fetchmail_keep_downloads_each_message_once(stack: Stack, tmp_path
     assert mailbox.read_bytes().count(b"Subject: test ") == 4
     assert len(inbox_ids(stack, fred)) == 4  # keep: nothing deleted on the server
     assert "STLS" in first.stdout + first.stderr
+
+
+@pytest.mark.clients
+@pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail is not installed")
+@ensure_deferred
+async def test_fetchmail_without_keep_deletes_on_the_server(stack: Stack, tmp_path: Path) -> None:
+    """fetchmail's default (DELE each message, then QUIT) empties the server INBOX."""
+    fred = stack.add_user("fred")
+    bodies = [message(number, 50) for number in range(3)]
+    for body in bodies:
+        deliver(stack, fred, body)
+    loop = await listen(stack)
+    mailbox = tmp_path / "mbox"
+    rc = fetchmail_rc(tmp_path, loop.port, loop.cafile, mailbox, keep=False)
+    try:
+        result = await in_thread(lambda: fetchmail(tmp_path, rc))
+    finally:
+        await loop.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert inbox_ids(stack, fred) == []
+    stored = mailbox.read_bytes()
+    assert stored.count(b"Subject: test ") == 3
+    assert b"\n.leading dot\n" in stored.replace(b"\r\n", b"\n")  # un-stuffed

@@ -307,3 +307,23 @@ async def test_swaks_cram_md5_not_offered_by_default(stack: Stack):
     auth_lines = [line for line in result.stdout.splitlines() if "250-AUTH " in line]
     assert auth_lines, result.stdout
     assert all("CRAM-MD5" not in line for line in auth_lines)
+
+
+@ensure_deferred
+async def test_large_message_streams_through(stack: Stack):
+    """A 3 MB message (over the in-memory spool size) is stored intact."""
+    stack.add_user("fred")
+    body = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 3000
+    loop = await listen(stack)
+    try:
+
+        def send() -> dict[str, tuple[int, bytes]]:
+            with smtplib.SMTP("127.0.0.1", loop.port, timeout=60) as client:
+                return client.sendmail("bob@remote.test", ["fred@example.test"], body)
+
+        refused = await in_thread(send)
+    finally:
+        await loop.stop()
+    assert refused == {}
+    [stored] = inbox(stack, "fred")
+    assert stored.endswith(body)

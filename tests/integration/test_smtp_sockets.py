@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -255,3 +256,31 @@ async def test_swaks_wrong_password():
         assert "535 5.7.8 Authentication credentials invalid" in result.stdout
     finally:
         await _stop(port)
+
+
+@ensure_deferred
+async def test_starttls_injection_over_a_real_socket():
+    """A command sent with STARTTLS in one packet is never executed, before or after TLS."""
+    listener, port = await _listen()
+    try:
+
+        def probe() -> tuple[bytes, bytes]:
+            with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as raw:
+                reader = raw.makefile("rb")
+                reader.readline()  # greeting
+                raw.sendall(b"EHLO c\r\n")
+                while not reader.readline().startswith(b"250 "):
+                    pass
+                raw.sendall(b"STARTTLS\r\nHELP\r\n")
+                ready = reader.readline()
+                context = _client_context(listener.ca)
+                with context.wrap_socket(raw, server_hostname="mail.a.test") as tls:
+                    tls.sendall(b"NOOP\r\n")
+                    first = tls.recv(4096)
+                return ready, first
+
+        ready, first = await _in_thread(probe)
+    finally:
+        await _stop(port)
+    assert ready == b"220 2.0.0 Ready to start TLS\r\n"
+    assert first == b"250 2.0.0 OK\r\n"

@@ -25,7 +25,18 @@ from vpop3d.store.db import Database
 REPO = Path(__file__).resolve().parents[2]
 # twistd of this interpreter (``python -m twisted`` is the other runner, "twist").
 TWISTD = (sys.executable, "-c", "from twisted.scripts.twistd import run; run()")
-LISTENERS = ("smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "http", "status")
+LISTENERS = (
+    "smtp",
+    "submission",
+    "smtps",
+    "pop3",
+    "pop3s",
+    "imap",
+    "imaps",
+    "http",
+    "status",
+    "ldap",
+)
 
 
 def free_port() -> int:

@@ -33,8 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from vpop3d.core.netrule import (
     AccessRule,
@@ -49,7 +51,8 @@ from vpop3d.core.netrule import (
     parse_cidr,
 )
 from vpop3d.core.policy import AntiRelayMode, Client, RelaySettings
-from vpop3d.core.reply import Reply
+from vpop3d.core.reply import LoginFailed, Reply
+from vpop3d.core.sasl import Credentials, ScramKeys
 from vpop3d.core.throttle import (
     DEFAULT_IDS_FORMAT,
     FailureBan,
@@ -58,11 +61,13 @@ from vpop3d.core.throttle import (
     RateLimiter,
     format_ids_line,
 )
-from vpop3d.ports import SMTPContext
+from vpop3d.ports import Authenticator, LoginContext, Principal, SMTPContext
 
 __all__ = [
+    "ACCESS_DENIED",
     "BLOCKED",
     "TOO_FAST",
+    "AccessAwareAuthenticator",
     "AccessControl",
     "SettingsReader",
     "facts_from_proc_route",
@@ -73,6 +78,8 @@ __all__ = [
 # seed-4 §7.10 block text, wrapped for SMTP; POP3/IMAP/web wrap ``BLOCKED.text``.
 BLOCKED = Reply(421, "4.7.0", "Server access temporarily blocked! Please try again later")
 TOO_FAST = Reply(421, "4.7.0", "Too many connections from your address, try again later")
+# IP access table refusal (seed-4 §20.2: "-ERR / * BYE / HTTP 403" for other services).
+ACCESS_DENIED = Reply(554, "5.7.1", "Access denied")
 
 # Listeners that are Message Submission Agents: AUTH required by default (L1520).
 _SUBMISSION_LISTENERS = frozenset({"submission", "smtps"})
@@ -337,6 +344,25 @@ class AccessControl:
             return TOO_FAST
         return None
 
+    def connection_refusal(self, service: str, ip: str, listener: str = "") -> Reply | None:
+        """Everything checked when a connection arrives, for any service.
+
+        IDS/bans/rate first (:meth:`admit`), then the service's IP access table. For
+        SMTP in Check Client IP mode the table only governs relaying, so anyone may
+        connect to deliver to local recipients (seed-4 §7.2, L6620).
+        """
+        refusal = self.admit(ip)
+        if refusal is not None:
+            return refusal
+        if service == "smtp":
+            mode = self.relay_settings(listener or "smtp").mode
+            if mode is AntiRelayMode.CHECK_CLIENT_IP:
+                return None
+        if not self.verdict(service, ip).allowed:
+            self._log.info("refused {ip}: {service} access restrictions", ip=ip, service=service)
+            return ACCESS_DENIED
+        return None
+
     def record(self, ip: str, event: IDSEvent, extra: str = "") -> None:
         """Log an IDS event; it counts at the IP's next connection (L7049)."""
         now = self._clock.seconds()
@@ -359,3 +385,31 @@ class AccessControl:
         bans = self._ban()
         if bans is not None and bans.record_failure(ip, self._clock.seconds()):
             self._log.warn("banning {ip} after repeated failed logins", ip=ip)
+
+
+class AccessAwareAuthenticator:
+    """Wraps an ``ports.Authenticator``: failed logins feed the IDS and the ban
+    counter, and POP3 logins open the POP3-before-SMTP window (seed-4 §7.1, §7.10)."""
+
+    def __init__(self, inner: Authenticator, access: AccessControl) -> None:
+        self._inner = inner
+        self._access = access
+
+    def authenticate(self, credentials: Credentials, context: LoginContext) -> Deferred[Principal]:
+        def succeeded(principal: Principal) -> Principal:
+            if context.service.startswith("pop3"):
+                self._access.record_pop_login(context.peer_ip, principal.username)
+            return principal
+
+        def failed(failure: Failure) -> Failure:
+            if failure.check(LoginFailed):
+                self._access.auth_failed(context.peer_ip)
+            return failure
+
+        return self._inner.authenticate(credentials, context).addCallbacks(succeeded, failed)
+
+    def scram_keys(self, username: str) -> Deferred[ScramKeys | None]:
+        return self._inner.scram_keys(username)
+
+    def plaintext_equivalent_enabled(self) -> bool:
+        return self._inner.plaintext_equivalent_enabled()

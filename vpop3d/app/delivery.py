@@ -46,10 +46,14 @@ from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.app.routing import Router, RoutingSnapshot
 from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
 from vpop3d.core.mapping import (
+    DiscardTarget,
     GroupTarget,
     LanForwardTarget,
     ListTarget,
+    LocalDomains,
+    Outcome,
     RemoteTarget,
+    Source,
     UserTarget,
 )
 from vpop3d.core.message import (
@@ -62,6 +66,7 @@ from vpop3d.core.message import (
     scan_headers,
 )
 from vpop3d.core.policy import (
+    AntiRelayMode,
     Disposition,
     RecipientDecision,
     check_recipient_syntax,
@@ -74,7 +79,9 @@ from vpop3d.core.throttle import IDSEvent
 from vpop3d.ports import (
     ChangeNotifier,
     Envelope,
+    EnvelopeParams,
     MailboxChanged,
+    Principal,
     RecipientParams,
     SMTPContext,
     Spool,
@@ -85,7 +92,7 @@ from vpop3d.store.blobs import Spool as StoreSpool
 from vpop3d.store.db import Database
 from vpop3d.store.rows import Message
 
-__all__ = ["BAD_SENDER", "Delivery", "DeliveryPlan", "DeliverySpool"]
+__all__ = ["BAD_SENDER", "Delivery", "DeliveryPlan", "DeliverySpool", "InjectResult"]
 
 BAD_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
 BAD_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
@@ -153,6 +160,16 @@ class DeliveryPlan:
     @property
     def queue_entries(self) -> int:
         return int(bool(self.internet)) + int(bool(self.lan))
+
+
+@dataclass(frozen=True, slots=True)
+class InjectResult:
+    """What :meth:`Delivery.inject` did."""
+
+    queue_id: str  # "" when nothing was stored
+    user_ids: tuple[int, ...]  # local mailboxes that got the message
+    unrecognised: tuple[str, ...]  # local-looking addresses nobody takes
+    ignored: tuple[str, ...]  # remote or *REMOTE addresses skipped in downloads
 
 
 def _lan_route(target: LanForwardTarget) -> str:
@@ -270,7 +287,7 @@ class Delivery:
             raise ReplyError(refusal)
 
     async def _check_outqueue(self) -> None:
-        """ "Block outgoing messages if over N messages in the Outqueue" (L6943)."""
+        """Refuse outbound RCPTs while the Outqueue holds N or more messages (L6943)."""
         limit = int(self._settings.get("smtp.outqueue_limit", 0))
         if limit <= 0:
             return
@@ -293,7 +310,7 @@ class Delivery:
         resolution = await self._router.resolve(mailbox)
         client = self._access.client(context)
         sender_is_local = False
-        if envelope.sender:
+        if envelope.sender and settings.mode is AntiRelayMode.CHECK_FROM_ADDRESS:
             sender_is_local = await self._router.is_local_address(envelope.sender)
         may_send = True
         if context.principal is not None:
@@ -355,13 +372,13 @@ class Delivery:
 
     def plan(
         self,
-        context: SMTPContext,
-        envelope: Envelope,
+        principal: Principal | None,
+        sender: str,
         decisions: Sequence[tuple[str, RecipientParams, RecipientDecision]],
         snapshot: RoutingSnapshot,
     ) -> DeliveryPlan:
         """Turn accepted recipients into users and queue rows (pure over the snapshot)."""
-        plan = DeliveryPlan(sender_outbound=envelope.sender)
+        plan = DeliveryPlan(sender_outbound=sender)
         users: dict[int, None] = {}
         internet: dict[str, queue_repo.QueuedRecipient] = {}
         lan: dict[tuple[str, str], queue_repo.QueuedRecipient] = {}
@@ -373,6 +390,7 @@ class Delivery:
                 return
             users.setdefault(user.id, None)
 
+        discarded = False
         for recipient, params, decision in decisions:
             notify = ",".join(params.notify)
             if decision.disposition is Disposition.OUTBOUND:
@@ -404,17 +422,18 @@ class Delivery:
                         (address.casefold(), route),
                         queue_repo.QueuedRecipient(address, route, notify, params.orcpt),
                     )
+                elif isinstance(target, DiscardTarget):
+                    discarded = True
                 elif isinstance(target, ListTarget):
                     # TODO(#lists): expand through the lists use case when it lands.
                     self._log.warn("list target {name} not expandable yet", name=target.name)
-        if not users and not internet and not lan:
+        if not users and not internet and not lan and not discarded:
             # Nothing left to deliver to (targets vanished): never drop accepted mail.
             self._log.warn("no deliverable target; giving the message to the administrator")
             add_user(self._main_admin())
         plan.user_ids = list(users)
         plan.internet = list(internet.values())
         plan.lan = list(lan.values())
-        principal = context.principal
         if principal is not None:
             user = snapshot.user(principal.username)
             if user is not None:
@@ -490,25 +509,124 @@ class Delivery:
         if not decisions:
             raise ReplyError(SMTP_RECIPIENT_UNKNOWN)
         snapshot = await self._router.snapshot()
-        plan = self.plan(context, envelope, decisions, snapshot)
+        plan = self.plan(context.principal, envelope.sender, decisions, snapshot)
         self._check_size(context, plan, spool.size, snapshot)
         queue_id = self._new_id()
         received = self._trace(context, envelope, queue_id)
         content = await self._content_headers(context, spool)
-        local_prefix = received + return_path_header(envelope.sender)
+        local_extra = b""
         if self._settings.get("smtp.add_original_recipients", False):
-            local_prefix += original_recipient_headers([r for r, _ in envelope.recipients])
-        local_prefix += content
-        received += content
+            local_extra = original_recipient_headers([r for r, _ in envelope.recipients])
+        await self._store(
+            plan,
+            queue_id,
+            spool,
+            sender=envelope.sender,
+            recipients=[r for r, _ in envelope.recipients],
+            params=envelope.params,
+            trace=received,
+            local_extra=local_extra,
+            content=content,
+        )
+        return queue_id
+
+    async def inject(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        body: DeliverySpool,
+        *,
+        trace: bytes = b"",
+        source: Source = Source.POP3,
+        collector_id: int | None = None,
+        local_domains: LocalDomains | None = None,
+        implied: bool | None = None,
+        use_from_mappings: bool = True,
+    ) -> InjectResult:
+        """Deliver a message that did not arrive by SMTP (collectors, lists, DSNs).
+
+        Recipients are routed like RCPTs but without relay policy: for downloaded
+        mail (``Source.POP3``) non-local and ``*REMOTE`` addresses are ignored (manual
+        L1901); for ``Source.SMTP`` they are queued. FROM-mappings add targets for
+        downloads (L1903-1907). Unrecognised addresses are reported, not stored;
+        if nothing is deliverable nothing is stored and ``queue_id`` is "".
+        ``trace`` is the caller's ``Received:`` line(s); the body spool is consumed.
+        """
+        decisions: list[tuple[str, RecipientParams, RecipientDecision]] = []
+        unrecognised: list[str] = []
+        ignored: list[str] = []
+        for address in recipients:
+            try:
+                mailbox = parse_mailbox(address, smtputf8=True)
+            except AddressError:
+                unrecognised.append(address)
+                continue
+            resolution = await self._router.resolve(
+                mailbox, source, collector_id, local_domains=local_domains, implied=implied
+            )
+            if resolution.outcome is Outcome.DELIVER:
+                decision = RecipientDecision(None, Disposition.LOCAL, resolution.targets)
+                decisions.append((address, RecipientParams(), decision))
+            elif resolution.outcome is Outcome.REMOTE:
+                if source is Source.POP3:
+                    ignored.append(address)
+                else:
+                    outbound = RecipientDecision(None, Disposition.OUTBOUND)
+                    decisions.append((address, RecipientParams(), outbound))
+            else:
+                unrecognised.append(address)
+        if use_from_mappings and sender and source is Source.POP3:
+            try:
+                sender_box = parse_mailbox(sender, smtputf8=True)
+            except AddressError:
+                sender_box = None
+            if sender_box is not None:
+                extra = await self._router.resolve_from(sender_box, collector_id)
+                if extra:
+                    decision = RecipientDecision(None, Disposition.LOCAL, extra)
+                    decisions.append((sender, RecipientParams(), decision))
+        if not decisions:
+            body.discard()
+            return InjectResult("", (), tuple(unrecognised), tuple(ignored))
+        snapshot = await self._router.snapshot()
+        plan = self.plan(None, sender, decisions, snapshot)
+        queue_id = self._new_id()
+        await self._store(
+            plan,
+            queue_id,
+            body,
+            sender=sender,
+            recipients=[address for address, _, _ in decisions],
+            params=EnvelopeParams(),
+            trace=trace,
+        )
+        return InjectResult(queue_id, tuple(plan.user_ids), tuple(unrecognised), tuple(ignored))
+
+    async def _store(
+        self,
+        plan: DeliveryPlan,
+        queue_id: str,
+        spool: DeliverySpool,
+        *,
+        sender: str,
+        recipients: Sequence[str],
+        params: EnvelopeParams,
+        trace: bytes,
+        local_extra: bytes = b"",
+        content: bytes = b"",
+    ) -> list[Message]:
+        """Build the stored bodies, commit them in one transaction, then notify."""
+        local_prefix = trace + return_path_header(sender) + local_extra + content
+        queue_prefix = trace + content
         local_spool: StoreSpool | None = None
         queue_spool: StoreSpool | None = None
         try:
             if plan.user_ids:
                 local_spool = await self._db.call_in_pool(self._build_spool, local_prefix, spool)
             if plan.queue_entries:
-                queue_spool = await self._db.call_in_pool(self._build_spool, received, spool)
+                queue_spool = await self._db.call_in_pool(self._build_spool, queue_prefix, spool)
             stored: list[Message] = await self._db.write(
-                self._commit, plan, envelope, local_spool, queue_spool, queue_id
+                self._commit, plan, sender, recipients, params, local_spool, queue_spool, queue_id
             )
         except BaseException:
             for leftover in (local_spool, queue_spool):
@@ -520,8 +638,8 @@ class Delivery:
             "accepted {id} from <{sender}> for {count} recipient(s): {users} local, "
             "{remote} remote",
             id=queue_id,
-            sender=envelope.sender,
-            count=len(decisions),
+            sender=sender,
+            count=len(recipients),
             users=len(plan.user_ids),
             remote=len(plan.internet) + len(plan.lan),
         )
@@ -529,32 +647,32 @@ class Delivery:
             self._notifier.publish(MailboxChanged(message.folder_id, message.modseq))
         if plan.queue_entries:
             self._kick()
-        return queue_id
+        return stored
 
     def _commit(
         self,
         conn: Connection,
         plan: DeliveryPlan,
-        envelope: Envelope,
+        sender: str,
+        recipients: Sequence[str],
+        params: EnvelopeParams,
         local_spool: StoreSpool | None,
         queue_spool: StoreSpool | None,
         queue_id: str,
     ) -> list[Message]:
         """The one transaction: blobs, INBOX rows, queue rows (blocking)."""
         stored: list[Message] = []
-        recipients = [r for r, _ in envelope.recipients]
         if local_spool is not None:
             _blob_id, stored = store_message(
                 conn,
                 self._blobs,
                 local_spool,
                 [FolderTarget(user_id) for user_id in plan.user_ids],
-                envelope_from=envelope.sender,
+                envelope_from=sender,
                 envelope_to=recipients,
             )
         if queue_spool is not None:
             blob_id = self._blobs.commit(conn, queue_spool, refs=plan.queue_entries)
-            params = envelope.params
             common: dict[str, Any] = {
                 "blob_id": blob_id,
                 "sender": plan.sender_outbound,

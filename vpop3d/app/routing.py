@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
 from vpop3d.core.mapping import (
     Directory,
+    LanRule,
     LocalDomains,
     MappingKind,
     MappingRow,
     Resolution,
     RoutingContext,
     Source,
+    parse_lan_forward,
     resolve,
     resolve_from,
 )
@@ -34,12 +38,72 @@ from vpop3d.store import groups as groups_repo
 from vpop3d.store import mappings as mappings_repo
 from vpop3d.store import users as users_repo
 from vpop3d.store.db import Database
-from vpop3d.store.rows import Group
+from vpop3d.store.rows import Group, Mapping
 
-__all__ = ["LocalUser", "Router", "RoutingSnapshot", "load_snapshot"]
+__all__ = [
+    "LocalUser",
+    "Router",
+    "RoutingSnapshot",
+    "SettingsReader",
+    "lan_rules_from_json",
+    "load_snapshot",
+]
 
-# Settings keys (Settings → Local Mail → General, seed-6 §1.1).
+# Settings keys (Settings → Local Mail, seed-6 §1.1 and §1.4).
 DISABLE_IMPLIED = "localmail.disable_implied_mappings"
+LAN_RULES = "lanforward.rules"
+LAN_BARE = "lanforward.allow_bare_addresses"
+
+
+class SettingsReader(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def _condition(value: Any) -> tuple[Source | None, int | None]:
+    """The Cond column: All, SMTP, POP3 or a collector id (seed-6 §1.4)."""
+    text = str(value or "all").strip().lower()
+    if text in ("", "all"):
+        return None, None
+    if text == "smtp":
+        return Source.SMTP, None
+    if text == "pop3":
+        return Source.POP3, None
+    text = text.removeprefix("collector:")
+    if text.isdigit():
+        return Source.POP3, int(text)
+    raise ValueError(f"unknown LAN rule condition {value!r}")
+
+
+def lan_rules_from_json(raw: Any) -> tuple[tuple[LanRule, ...], list[str]]:
+    """Parse the stored LAN forwarding rules; returns (rules, problems).
+
+    A rule object: ``{"address": "*@x.test", "server": "10.0.0.1:587", "user": "",
+    "password": "", "rewrite": "", "cond": "all"}``.
+    """
+    rules: list[LanRule] = []
+    problems: list[str] = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("not an object")
+            server = str(item.get("server", "")).strip()
+            target = parse_lan_forward(f"SMTP:x@invalid@{server}")
+            source, collector = _condition(item.get("cond"))
+            rules.append(
+                LanRule(
+                    pattern=str(item["address"]).strip(),
+                    server=target.server,
+                    port=target.port,
+                    username=str(item.get("user") or "") or None,
+                    password=str(item.get("password") or "") or None,
+                    rewrite=str(item.get("rewrite") or ""),
+                    source=source,
+                    collector_id=collector,
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            problems.append(f"LAN rule {item!r}: {exc}")
+    return tuple(rules), problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +123,20 @@ class RoutingSnapshot:
     mappings: tuple[MappingRow, ...]
     users: dict[str, LocalUser] = field(default_factory=dict)
     group_members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    internet_blocked: frozenset[str] = field(default=frozenset(), init=False)
 
     def user(self, name: str) -> LocalUser | None:
         return self.users.get(name.casefold())
 
     def no_internet_receivers(self) -> frozenset[str]:
         """Users whose effective "Allow Receiving Internet Mail" is off (L1718)."""
-        return frozenset(
+        return self.internet_blocked
+
+    def __post_init__(self) -> None:
+        blocked = frozenset(
             name for name, u in self.users.items() if not u.settings.allow_receive_internet
         )
+        object.__setattr__(self, "internet_blocked", blocked)
 
 
 def _group_settings(row: Group) -> GroupSettings:
@@ -79,6 +148,21 @@ def _group_settings(row: Group) -> GroupSettings:
         max_outgoing_kb=row.max_outgoing_kb,
         reply_address=row.reply_address,
     )
+
+
+def _mapping_kind(mapping: Mapping) -> MappingKind:
+    """The Type column: ``direction`` "from" is FROM; an optional ``kind`` attribute
+    ("always"/"smtp"/"pop3", when the store grows one) narrows "to" mappings."""
+    if mapping.direction == "from":
+        return MappingKind.FROM
+    kind = str(getattr(mapping, "kind", "always") or "always").lower()
+    if kind in ("normal", "always"):
+        return MappingKind.ALWAYS
+    try:
+        found = MappingKind(kind)
+    except ValueError:
+        return MappingKind.ALWAYS
+    return MappingKind.ALWAYS if found is MappingKind.FROM else found
 
 
 def load_snapshot(conn: Connection) -> RoutingSnapshot:
@@ -100,7 +184,7 @@ def load_snapshot(conn: Connection) -> RoutingSnapshot:
         users[row.name.casefold()] = LocalUser(row.id, row.name, merged)
         if group is not None:
             members[group.name].append(row.name)
-        for gid in users_repo.secondary_groups(conn, row.id):
+        for gid in users_repo.secondary_groups(conn, row.id) if group_rows else ():
             secondary = groups_by_id.get(gid)
             if secondary is not None and row.name not in members[secondary.name]:
                 members[secondary.name].append(row.name)
@@ -108,9 +192,16 @@ def load_snapshot(conn: Connection) -> RoutingSnapshot:
     for mapping in mappings_repo.list_all(conn):
         if not mapping.enabled:
             continue
-        kind = MappingKind.FROM if mapping.direction == "from" else MappingKind.ALWAYS
+        kind = _mapping_kind(mapping)
+        collector = getattr(mapping, "collector_id", None)
         rows.extend(
-            MappingRow(mapping.pattern, target, kind, order=mapping.position)
+            MappingRow(
+                mapping.pattern,
+                target,
+                kind,
+                collector_id=collector if isinstance(collector, int) else None,
+                order=mapping.position,
+            )
             for target in mapping.targets
         )
     return RoutingSnapshot(
@@ -126,17 +217,21 @@ def load_snapshot(conn: Connection) -> RoutingSnapshot:
 class Router:
     """Cached routing data plus resolution; ``invalidate()`` after admin edits."""
 
+    _log = Logger()
+
     def __init__(
         self,
         database: Database,
         clock: IReactorTime,
         *,
         setting: Callable[[str, bool], bool] = lambda _key, default: default,
+        settings: SettingsReader | None = None,
         ttl: float = 2.0,
     ) -> None:
         self._db = database
         self._clock = clock
         self._setting = setting
+        self._settings = settings
         self._ttl = ttl
         self._cached: RoutingSnapshot | None = None
         self._stamp = 0.0
@@ -157,15 +252,33 @@ class Router:
         snapshot: RoutingSnapshot,
         source: Source = Source.SMTP,
         collector_id: int | None = None,
+        *,
+        local_domains: LocalDomains | None = None,
+        implied: bool | None = None,
     ) -> RoutingContext:
+        """The resolution context; collectors pass their Accepted Domains and their
+        own implied-mapping switch (seed-2 §24: the domain set depends on the source)."""
+        lan_rules: tuple[LanRule, ...] = ()
+        bare = False
+        if self._settings is not None:
+            lan_rules, problems = lan_rules_from_json(self._settings.get(LAN_RULES, []))
+            for problem in problems:
+                self._log.warn("ignoring {problem}", problem=problem)
+            bare = bool(self._settings.get(LAN_BARE, False))
+        if implied is None:
+            implied = not self._setting(DISABLE_IMPLIED, False)
+            if self._settings is not None:
+                implied = implied and not bool(self._settings.get(DISABLE_IMPLIED, False))
         return RoutingContext(
-            local_domains=snapshot.domains,
+            local_domains=snapshot.domains if local_domains is None else local_domains,
             names=snapshot.directory,
             mappings=snapshot.mappings,
             source=source,
             collector_id=collector_id,
-            implied=not self._setting(DISABLE_IMPLIED, False),
+            implied=implied,
             default_domain=snapshot.default_domain,
+            lan_rules=lan_rules,
+            lan_bare_local_parts=bare,
         )
 
     async def resolve(
@@ -173,9 +286,15 @@ class Router:
         recipient: Mailbox,
         source: Source = Source.SMTP,
         collector_id: int | None = None,
+        *,
+        local_domains: LocalDomains | None = None,
+        implied: bool | None = None,
     ) -> Resolution:
         snapshot = await self.snapshot()
-        return resolve(recipient, self.context(snapshot, source, collector_id))
+        context = self.context(
+            snapshot, source, collector_id, local_domains=local_domains, implied=implied
+        )
+        return resolve(recipient, context)
 
     async def resolve_from(
         self, sender: Mailbox, collector_id: int | None = None

@@ -31,10 +31,13 @@ from vpop3d.core.wildcard import has_wildcards, wildcard_match
 
 __all__ = [
     "MAX_DEPTH",
+    "NO_ONE",
     "REMOTE_TARGET",
     "Directory",
+    "DiscardTarget",
     "GroupTarget",
     "LanForwardTarget",
+    "LanRule",
     "ListTarget",
     "LocalDomains",
     "MappingKind",
@@ -231,7 +234,14 @@ class LanForwardTarget:
     password: str | None = field(default=None, repr=False)
 
 
-Target = UserTarget | ListTarget | GroupTarget | RemoteTarget | LanForwardTarget
+@dataclass(frozen=True, slots=True)
+class DiscardTarget:
+    """The ``No-one`` target: accept and silently discard (features-a §3a)."""
+
+
+NO_ONE = "no-one"
+
+Target = UserTarget | ListTarget | GroupTarget | RemoteTarget | LanForwardTarget | DiscardTarget
 
 
 def parse_lan_forward(text: str) -> LanForwardTarget:
@@ -313,8 +323,56 @@ class Outcome(Enum):
 class Step(Enum):
     MAPPING = "mapping"
     IMPLIED = "implied"
+    LAN_RULE = "lan-rule"
     CATCH_ALL = "catch-all"
     NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class LanRule:
+    """A row of Local Mail → LAN Forwarding → Configuration (seed-6 §1.4).
+
+    Rules are tried in order, the first match wins; ``~@domain`` rules only after
+    everything else failed (L10070). ``source``/``collector_id`` are the Cond
+    column (None: All). ``rewrite`` ``*@new`` keeps the local part (L10080).
+    """
+
+    pattern: str
+    server: str
+    port: int = _DEFAULT_LAN_PORT
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    rewrite: str = ""
+    source: Source | None = None
+    collector_id: int | None = None
+
+    @property
+    def is_catch_all(self) -> bool:
+        return self.pattern.strip().startswith("~@")
+
+    def applies(self, ctx: RoutingContext) -> bool:
+        if self.source is not None and self.source is not ctx.source:
+            return False
+        return self.collector_id is None or self.collector_id == ctx.collector_id
+
+    def matches(self, mailbox: Mailbox, ctx: RoutingContext) -> bool:
+        pattern = self.pattern.strip()
+        if self.is_catch_all:
+            return _catch_all_matches(pattern, mailbox)
+        if "@" not in pattern and not ctx.lan_bare_local_parts:
+            return False
+        return _pattern_matches(pattern, mailbox, ctx.local_domains)
+
+    def target_for(self, mailbox: Mailbox) -> LanForwardTarget:
+        recipient = mailbox
+        rewrite = self.rewrite.strip()
+        if rewrite:
+            text = mailbox.local + rewrite[1:] if rewrite.startswith("*@") else rewrite
+            try:
+                recipient = parse_mailbox(text, smtputf8=True)
+            except AddressError:
+                recipient = mailbox
+        return LanForwardTarget(recipient, self.server, self.port, self.username, self.password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +386,8 @@ class RoutingContext:
     collector_id: int | None = None
     implied: bool = True  # "Disable default user → user mappings" unchecked
     default_domain: str | None = None
+    lan_rules: Sequence[LanRule] = ()
+    lan_bare_local_parts: bool = False  # "Allow LAN forwarding addresses without a domain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,11 +476,13 @@ class _Resolver:
         ]
 
     def is_local(self, mailbox: Mailbox) -> bool:
-        """Local Domains, or an explicit mapping matches (manual L2288)."""
+        """Local Domains, or an explicit mapping or LAN rule matches (manual L2288)."""
         return (
             self.ctx.local_domains.contains(mailbox)
             or bool(self.explicit(mailbox))
             or bool(self.catch_all(mailbox))
+            or self.lan_rule(mailbox, catch_all=False) is not None
+            or self.lan_rule(mailbox, catch_all=True) is not None
         )
 
     def address(
@@ -433,9 +495,26 @@ class _Resolver:
             kind = self.ctx.names.kind_of(mailbox.local)
             if kind is not None:
                 return Step.IMPLIED, [_named(kind, mailbox.local)]
+        rule = self.lan_rule(mailbox, catch_all=False)
+        if rule is not None:
+            return Step.LAN_RULE, [rule.target_for(mailbox)]
         rows = self.catch_all(mailbox)
         if rows:
             return Step.CATCH_ALL, self.expand(rows, mailbox, depth, chain)
+        rule = self.lan_rule(mailbox, catch_all=True)
+        if rule is not None:
+            return Step.LAN_RULE, [rule.target_for(mailbox)]
+        return None
+
+    def lan_rule(self, mailbox: Mailbox, *, catch_all: bool) -> LanRule | None:
+        """The first LAN forwarding rule for ``mailbox`` (first match wins)."""
+        for rule in self.ctx.lan_rules:
+            if (
+                rule.is_catch_all is catch_all
+                and rule.applies(self.ctx)
+                and rule.matches(mailbox, self.ctx)
+            ):
+                return rule
         return None
 
     def expand(
@@ -466,6 +545,8 @@ class _Resolver:
             kind = self.ctx.names.kind_of(text)
             if kind is not None:
                 return [_named(kind, text)]
+            if text.casefold() == NO_ONE:
+                return [DiscardTarget()]
             domain = self.ctx.default_domain or self.ctx.local_domains.first
             if not text or domain is None:
                 self.notes.append(f"target {text!r}: no such user, list or group")

@@ -30,6 +30,7 @@ __all__ = [
     "ip_in_patterns",
     "normalise_ip",
     "parse_cidr",
+    "parse_ip_range",
     "sort_rules",
 ]
 
@@ -95,11 +96,24 @@ def parse_cidr(text: str) -> tuple[IPNetwork, bool]:
     return network, network.network_address != addr
 
 
+def parse_ip_range(text: str) -> tuple[IPAddress, IPAddress]:
+    """Parse ``first-last`` (inclusive, one family), as in GeoIP rows (manual L7756)."""
+    first_text, sep, last_text = text.partition("-")
+    if not sep:
+        raise CIDRError(f"not a range: {text!r}")
+    first = normalise_ip(first_text.strip())
+    last = normalise_ip(last_text.strip())
+    if first.version != last.version or int(first) > int(last):
+        raise CIDRError(f"bad range {text!r}")
+    return first, last
+
+
 def ip_in_patterns(ip: str | IPAddress, patterns: Iterable[str]) -> bool:
-    """Match an IP against a list of textual patterns (``192.168.1.*``) or CIDRs.
+    """Match an IP against textual patterns (``192.168.1.*``), ranges or CIDRs.
 
     Used by lists such as Load Limiting's "Reserve Sessions for" (manual L6606):
-    wildcard patterns match the dotted-decimal text, others are parsed as CIDR.
+    wildcard patterns match the dotted-decimal text, ``a-b`` is an inclusive range,
+    others are parsed as CIDR. Unparseable entries never match.
     """
     addr = normalise_ip(ip)
     text = str(addr)
@@ -109,6 +123,14 @@ def ip_in_patterns(ip: str | IPAddress, patterns: Iterable[str]) -> bool:
             continue
         if "*" in pattern or "?" in pattern:
             if wildcard_match(pattern, text):
+                return True
+            continue
+        if "-" in pattern:
+            try:
+                first, last = parse_ip_range(pattern)
+            except CIDRError:
+                continue
+            if first.version == addr.version and int(first) <= int(addr) <= int(last):
                 return True
             continue
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
@@ -25,6 +26,7 @@ __all__ = [
     "GreaterOrEqual",
     "InvalidDN",
     "LessOrEqual",
+    "NormalDN",
     "Not",
     "Or",
     "Present",
@@ -32,7 +34,6 @@ __all__ = [
     "SortKey",
     "Substrings",
     "Unsupported",
-    "escape_dn_value",
     "in_scope",
     "matches",
     "normalise_dn",
@@ -83,25 +84,6 @@ class InvalidDN(ValueError):
 
 NormalDN = tuple[tuple[tuple[str, str], ...], ...]  # RDNs, each a sorted set of (type, value)
 
-_SPECIAL = ',+"\\<>;='
-
-
-def escape_dn_value(value: str) -> str:
-    """RFC 4514 §2.4: escape an attribute value for use in a DN string."""
-    out = []
-    for index, char in enumerate(value):
-        if (
-            char in _SPECIAL
-            or (index == 0 and char in " #")
-            or (index == len(value) - 1 and char == " ")
-        ):
-            out.append("\\" + char)
-        elif ord(char) < 0x20:
-            out.append(f"\\{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)
-
 
 def _split_unescaped(text: str, separators: str) -> list[str]:
     parts: list[str] = []
@@ -144,6 +126,7 @@ def _unescape(value: str) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+@lru_cache(maxsize=16384)  # entry DNs repeat in every search
 def normalise_dn(text: str) -> NormalDN:
     """Parse an RFC 4514 DN for comparison: types and values folded to lower case.
 
@@ -344,6 +327,10 @@ class SortKey:
     reverse: bool = False
 
 
+def _sort_value(entry: DirectoryEntry, attribute: str) -> str:
+    return min(_values(entry, attribute) or [""])
+
+
 def sort_entries(
     entries: Sequence[DirectoryEntry], keys: Sequence[SortKey]
 ) -> list[DirectoryEntry]:
@@ -352,6 +339,6 @@ def sort_entries(
     for key in reversed(keys):  # stable sorts, least significant key first
         present = [e for e in result if _values(e, key.attribute)]
         absent = [e for e in result if not _values(e, key.attribute)]
-        present.sort(key=lambda e, k=key: min(_values(e, k.attribute) or [""]), reverse=key.reverse)
+        present.sort(key=partial(_sort_value, attribute=key.attribute), reverse=key.reverse)
         result = present + absent
     return result

@@ -92,6 +92,16 @@ class LineBuffer:
         self._compact()
         return data, end >= 0
 
+    def take_complete_lines(self) -> bytes:
+        """Everything up to and including the last LF buffered (b"" without one)."""
+        end = self._buf.rfind(b"\n", self._pos)
+        if end < 0:
+            return b""
+        data = bytes(self._buf[self._pos : end + 1])
+        self._pos = end + 1
+        self._compact()
+        return data
+
     def unread(self, data: bytes) -> None:
         """Put back bytes taken but not used (they are read again first)."""
         if not data:
@@ -142,7 +152,21 @@ class DotBodyReader:
 
     def pump(self, buffer: LineBuffer) -> bool:
         """Consume what ``buffer`` holds; True once the terminating line was read."""
+        slow = 0  # octets that must go through the line-by-line path
         while not self.done and len(buffer):
+            if slow <= 0 and self._line_start:
+                # Fast path: pass whole CRLF lines up to the next dot line in one go.
+                block = buffer.take_complete_lines()
+                found = block.find(b"\n.")
+                cut = 0 if block.startswith(b".") else len(block) if found < 0 else found + 1
+                prefix = block[:cut]
+                if prefix and self._plain(prefix):
+                    self._sink(prefix)
+                    self._after_crlf = True
+                    buffer.unread(block[cut:])
+                    continue
+                buffer.unread(block)
+                slow = len(prefix) if prefix else 1  # the dot line goes the slow way
             segment, complete = buffer.take_line_segment()
             if not complete:
                 if len(segment) < self._PIECE:
@@ -154,8 +178,19 @@ class DotBodyReader:
                 buffer.unread(segment[len(piece) :])
                 self._partial(piece)
                 continue
+            slow -= len(segment)
             self._complete(segment)
         return self.done
+
+    def _plain(self, block: bytes) -> bool:
+        """Whole CRLF lines (none starting with a dot) with no bare CR or LF."""
+        crlf = block.count(b"\r\n")
+        if block.count(b"\n") != crlf or block.count(b"\r") != crlf:
+            return False
+        if self._max_line and len(block) > self._max_line - 2:
+            longest = max(map(len, block.split(b"\r\n")))
+            self._check_length(longest + 2)
+        return True
 
     def _partial(self, piece: bytes) -> None:
         if not piece:

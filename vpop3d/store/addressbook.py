@@ -1,4 +1,4 @@
-"""Externally added Global Address Book entries (seed-1 §12, manual L1668–1684).
+"""Externally added Global Address Book entries (seed-1 §12, manual L1668-1684).
 
 Local users are not stored here: the directory view lists them from ``users``.
 """

@@ -253,6 +253,8 @@ queue = Table(
     Column("smtputf8", Boolean, nullable=False, default=False),
     Column("source", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+    Column("warned_at", Float, nullable=True),  # delay DSN sent (RFC 3464 "delayed")
+    Column("held", Boolean, nullable=False, default=False),  # seed-2 §5: never sent while held
     sqlite_autoincrement=True,
 )
 
@@ -299,5 +301,82 @@ address_book = Table(
     Column("name", String(200), nullable=False, default=""),
     Column("email", String(320), nullable=False),
     Column("created_at", Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+
+# Mail connectors (seed-3 §0, §21): a Connection says how to get online, its Mail
+# Sender (1:1) how outgoing mail leaves, schedule items when connections run.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False, default="lan"),  # lan | command
+    Column("is_default", Boolean, nullable=False, default=True),
+    Column("up_command", Text, nullable=False, default=""),
+    Column("down_command", Text, nullable=False, default=""),
+    Column("check_command", Text, nullable=False, default=""),
+    Column("fallback_id", Integer, nullable=True),  # "try another Connection on total failure"
+    Column("last_result", Text, nullable=False, default=""),
+    Column("last_run_at", Float, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+mail_senders = Table(
+    "mail_senders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "connection_id",
+        Integer,
+        ForeignKey("connections.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("method", String(16), nullable=False, default="direct"),  # relay | direct
+    Column("relay_servers", Text, nullable=False, default=""),  # host[:port] per line
+    Column("encryption", String(16), nullable=False, default="starttls_opt"),
+    Column("tls_verify", Boolean, nullable=False, default=False),
+    Column("auth_required", Boolean, nullable=False, default=False),
+    Column("username", String(320), nullable=False, default=""),
+    Column("password", String(320), nullable=False, default=""),
+    Column("auth_method", String(16), nullable=False, default="auto"),
+    Column("max_rcpt_msg", Integer, nullable=False, default=0),
+    Column("max_rcpt_session", Integer, nullable=False, default=0),
+    Column("max_msgs_session", Integer, nullable=False, default=0),
+    Column("dns_servers", Text, nullable=False, default=""),
+    Column("dns_overrides", Text, nullable=False, default=""),
+    Column("mx_threads", Integer, nullable=False, default=10),
+    Column("rp_mode", String(16), nullable=False, default="default"),  # default|always|if_not_local
+    Column("rp_address", String(320), nullable=False, default=""),
+    Column("null_rp_address", String(320), nullable=False, default=""),
+    Column("domain_filter", Text, nullable=False, default=""),
+    Column("ehlo_name", String(255), nullable=False, default=""),
+    Column("smaller_first", Boolean, nullable=False, default=False),
+    Column("reverse_order", Boolean, nullable=False, default=False),
+    Column("retry_list", String(200), nullable=False, default="5,10,30,60,120,240"),
+    Column("max_retry_hours", Float, nullable=False, default=120.0),
+    Column("warn_after_hours", Float, nullable=False, default=4.0),
+    Column("last_result", Text, nullable=False, default=""),
+    sqlite_autoincrement=True,
+)
+
+schedule_items = Table(
+    "schedule_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("position", Integer, nullable=False, default=0),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("deny", Boolean, nullable=False, default=False),
+    Column("use_default", Boolean, nullable=False, default=True),
+    Column("connection_ids", Text, nullable=False, default=""),  # comma-separated ids
+    Column("mode", String(8), nullable=False, default="every"),  # every | once
+    Column("interval_min", Integer, nullable=False, default=10),
+    Column("start_min", Integer, nullable=False, default=0),
+    Column("end_min", Integer, nullable=False, default=1439),
+    Column("min_queued", Integer, nullable=False, default=0),
+    Column("days_mask", Integer, nullable=False, default=127),  # bit 0 = Sunday
     sqlite_autoincrement=True,
 )

@@ -25,6 +25,7 @@ from vpop3d.proto.imap.mailbox import (
     MailboxError,
     MessageData,
     MessageMeta,
+    SelectedFolder,
 )
 from vpop3d.proto.imap.server import IMAPLimits, IMAPServerFactory, IMAPServerProtocol
 from vpop3d.proto.imap.session import IMAPConfig
@@ -268,7 +269,7 @@ class FakeStore:
                 self.folders[new + name[len(old) :]] = self.folders.pop(name)
         return succeed(None)
 
-    def select(self, user: Principal, name: str, read_only: bool) -> Deferred[FakeSelected]:
+    def select(self, user: Principal, name: str, read_only: bool) -> Deferred[SelectedFolder]:
         folder = self.folders.get(name)
         if folder is None:
             return fail(MailboxError("No such mailbox", "NONEXISTENT"))
@@ -332,9 +333,7 @@ class FakeAuthenticator:
         if isinstance(credentials, PasswordCredentials):
             ok = self.passwords.get(username) == credentials.password
         elif username in self.passwords:
-            ok = not hasattr(credentials, "verify") or credentials.verify(
-                self.passwords[username]
-            )
+            ok = not hasattr(credentials, "verify") or credentials.verify(self.passwords[username])
         if not ok:
             return fail(LoginFailed())
         return succeed(Principal(1, username, False, f"{username}@example.test"))
@@ -354,7 +353,7 @@ class TLSStringTransport(StringTransport):
 
     tls_started: object | None = None
 
-    def startTLS(self, context: object) -> None:
+    def startTLS(self, context: object) -> None:  # noqa: N802 - Twisted's name
         self.tls_started = context
 
 
@@ -392,7 +391,7 @@ class Client:
 
     def take(self) -> str:
         """Everything written since the last call."""
-        out = self.transport.value().decode("utf-8", "replace")
+        out: str = self.transport.value().decode("utf-8", "replace")
         self.transport.clear()
         return out
 

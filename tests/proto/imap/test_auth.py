@@ -39,7 +39,10 @@ def test_login_creates_special_use_folders() -> None:
 def test_login_failure_is_no_authenticationfailed() -> None:
     """A wrong password gets NO [AUTHENTICATIONFAILED] and the session stays unauthenticated."""
     client = Client()
-    assert client.send("a1 LOGIN fred wrong") == "a1 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+    assert (
+        client.send("a1 LOGIN fred wrong")
+        == "a1 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+    )
     assert client.send("a2 SELECT INBOX").startswith("a2 BAD ")
 
 

@@ -54,7 +54,7 @@ def test_sample_session() -> None:
     full = client.lines("a003 fetch 12 full")
     assert full[0].startswith(
         '* 12 FETCH (FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" '
-        "RFC822.SIZE %d ENVELOPE (" % len(RFC_MESSAGE)
+        f"RFC822.SIZE {len(RFC_MESSAGE)} ENVELOPE ("
     )
     assert '"IMAP4rev1 WG mtg summary and minutes"' in full[0]
     assert '(("Terry Gray" NIL "gray" "cac.washington.edu"))' in full[0]
@@ -63,7 +63,7 @@ def test_sample_session() -> None:
 
     header = client.send("a004 fetch 12 body[header]")
     head_size = RFC_MESSAGE.index(b"\r\n\r\n") + 4
-    assert header.startswith("* 12 FETCH (BODY[HEADER] {%d}\r\nDate: Wed" % head_size)
+    assert header.startswith(f"* 12 FETCH (BODY[HEADER] {{{head_size}}}\r\nDate: Wed")
     assert header.endswith("\r\n\r\n)\r\na004 OK FETCH completed\r\n")
 
     store = client.lines("a005 store 12 +flags \\deleted")

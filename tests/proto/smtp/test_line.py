@@ -106,3 +106,45 @@ def test_any_split_gives_the_same_body(message_lines: list[bytes], data: st.Data
     assert body == b"".join(line + b"\r\n" for line in message_lines)
     assert not reader.faults.bare_lf
     assert not reader.faults.bare_cr
+
+
+def reference_read(wire: bytes, max_line: int) -> tuple[bytes, bool, bool, bool, bytes] | None:
+    """A plain line-by-line reading of RFC 5321 §4.5.2 to compare the reader with."""
+    body, bare_lf, bare_cr, long_line = b"", False, False, False
+    position, after_crlf = 0, True
+    while (end := wire.find(b"\n", position)) >= 0:
+        line, position = wire[position : end + 1], end + 1
+        crlf = line.endswith(b"\r\n")
+        if after_crlf and line == b".\r\n":
+            return body, bare_lf, bare_cr, long_line, wire[position:]
+        content = line[:-2] if crlf else line[:-1]
+        bare_lf |= not crlf
+        bare_cr |= b"\r" in content
+        long_line |= len(content) + 2 > max_line
+        body += line[1:] if line.startswith(b".") else line
+        after_crlf = crlf
+    return None
+
+
+tokens = st.sampled_from([b"a", b"bc", b".", b"\r", b"\n", b"\r\n", b"\r\n.", b"x" * 30])
+
+
+@given(st.lists(tokens, max_size=60), st.data())
+def test_reader_matches_the_reference(parts: list[bytes], data: st.DataObject):
+    """Fast and slow paths together read exactly what the plain reference reads."""
+    wire = b"".join(parts) + b"\r\n.\r\nNEXT"
+    expected = reference_read(wire, 40)
+    assert expected is not None
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=6)))
+    pieces: list[bytes] = []
+    reader = DotBodyReader(pieces.append, max_line=40)
+    buffer = LineBuffer(100)
+    for start, stop in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        buffer.feed(wire[start:stop])
+        if reader.pump(buffer):
+            break
+    assert reader.done
+    faults = reader.faults
+    got = (b"".join(pieces), faults.bare_lf, faults.bare_cr, faults.long_line)
+    assert got == expected[:4]
+    assert buffer.take(len(buffer)) + wire[stop:] == expected[4]

@@ -14,6 +14,7 @@ from twisted.internet.ssl import (
     optionsForClientTLS,
 )
 from twisted.internet.task import Clock
+from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test.iosim import connectedServerAndClient
 
@@ -148,3 +149,31 @@ def test_implicit_tls_handshake_and_description():
     description = smtp.session.tls_description
     assert description.startswith("TLSv1"), description
     assert smtp.session.context.secure
+
+
+def test_tls_description_reaches_delivery_behind_a_protocol_wrapper():
+    """Behind a wrapping factory (session logs) the TLS description still reaches accept()."""
+    options, ca = tls_options()
+    clock = Clock()
+    delivery = FakeDelivery()
+    smtp_factory = make_factory(delivery, clock=clock, tls=options, implicit_tls=True)
+    server_factory = TLSMemoryBIOFactory(options, False, WrappingFactory(smtp_factory), clock=clock)
+    client_options = optionsForClientTLS(
+        "mail.a.test", trustRoot=Certificate.loadPEM(ca.cert_pem.bytes())
+    )
+    collect = _Collect()
+    client_factory = TLSMemoryBIOFactory(
+        client_options, True, Factory.forProtocol(lambda: collect), clock=clock
+    )
+    addr = IPv4Address("TCP", "192.0.2.7", 4242)
+    client, _server, pump = connectedServerAndClient(
+        lambda: server_factory.buildProtocol(addr),
+        lambda: client_factory.buildProtocol(addr),
+        clock=clock,
+    )
+    client.write(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<fred@a.test>\r\nDATA\r\nhi\r\n.\r\n")
+    pump.flush()
+    assert b"250 2.0.0 OK - queued as Q0001" in collect.data
+    context = delivery.accepted[0].context
+    assert context.secure
+    assert context.tls_description.startswith("TLSv1"), context.tls_description

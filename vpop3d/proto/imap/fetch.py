@@ -20,10 +20,12 @@ class Need(enum.IntEnum):
 
     FLAGS = 0  # FLAGS and UID only: the session's own view suffices
     META = 1  # INTERNALDATE, RFC822.SIZE
-    BODY = 2  # anything that looks inside the message
+    SUMMARY = 2  # ENVELOPE, BODYSTRUCTURE, BODY: the cached summary, else the body
+    BODY = 3  # anything that looks inside the message
 
 
 _META_ITEMS = frozenset({"INTERNALDATE", "RFC822.SIZE"})
+_SUMMARY_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
 _SEEN_ITEMS = frozenset({"RFC822", "RFC822.TEXT"})
 
 
@@ -35,6 +37,8 @@ def need_of(items: Sequence[FetchItem]) -> Need:
             continue
         if item.name in _META_ITEMS:
             need = max(need, Need.META)
+        elif item.name in _SUMMARY_ITEMS and item.section is None:
+            need = max(need, Need.SUMMARY)
         else:
             return Need.BODY
     return need
@@ -98,6 +102,8 @@ def render(
             raw = data.raw or b""
             if name in ("ENVELOPE", "BODYSTRUCTURE", "BODY") and item.section is None:
                 if summary is None:
+                    if data.summary is None and data.raw is None:
+                        raise ValueError(f"{name} needs the summary or the message")
                     summary = data.summary or mime.analyse(raw)
                 value = {
                     "ENVELOPE": summary.envelope,

@@ -17,7 +17,9 @@ from vpop3d.core import utf7
 from vpop3d.core.seqset import SeqSet
 
 # RFC 3501 §9: ATOM-CHAR is any CHAR except atom-specials.
-_ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x00, 0x20)) | {0x7F}
+_ATOM_SPECIALS = (
+    frozenset(b'(){ %*"\\]') | frozenset(range(0x00, 0x20)) | frozenset(range(0x7F, 0x100))
+)
 _ASTRING_SPECIALS = _ATOM_SPECIALS - {ord("]")}
 _TAG_SPECIALS = _ATOM_SPECIALS | {ord("+")}
 _LIST_WILDCARDS = frozenset(b"%*")

@@ -342,11 +342,15 @@ def _verb(line: bytes) -> str:
 
 
 class IMAPServerFactory(Factory):
-    """Builds :class:`IMAPServerProtocol` with its dependencies."""
+    """Builds :class:`IMAPServerProtocol` with its dependencies.
+
+    ``config`` may be a callable, read for each connection so admin changes apply
+    to new sessions without a restart.
+    """
 
     def __init__(
         self,
-        config: IMAPConfig,
+        config: IMAPConfig | Callable[[], IMAPConfig],
         store: MailStore,
         authenticator: Authenticator,
         clock: Clock,
@@ -364,8 +368,9 @@ class IMAPServerFactory(Factory):
 
     @override
     def buildProtocol(self, addr: object) -> IMAPServerProtocol:
+        config = self.config() if callable(self.config) else self.config
         protocol = IMAPServerProtocol(
-            self.config,
+            config,
             self.store,
             self.authenticator,
             self.clock,

@@ -850,8 +850,7 @@ class IMAPSession:
             batch = targets[start : start + FETCH_BATCH]
             loaded: dict[int, MessageData] = {}
             if need > fetch.Need.FLAGS:
-                data = await view.folder.load([uid for _, uid in batch], need is fetch.Need.BODY)
-                loaded = {d.uid: d for d in data}
+                loaded = await self._load(view, [uid for _, uid in batch], need)
             newly_seen: set[int] = set()
             if seen:
                 unseen = [uid for _, uid in batch if "\\Seen" not in view.flags.get(uid, ())]
@@ -883,6 +882,17 @@ class IMAPSession:
             raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
         self._done(tag, f"{'UID ' if command.uid else ''}FETCH completed")
         return None
+
+    @staticmethod
+    async def _load(view: _View, uids: list[int], need: fetch.Need) -> dict[int, MessageData]:
+        """Load what ``need`` asks for; bodies only where no summary is cached."""
+        data = await view.folder.load(uids, need is fetch.Need.BODY)
+        loaded = {d.uid: d for d in data}
+        if need is fetch.Need.SUMMARY:
+            lacking = [d.uid for d in data if d.summary is None]
+            if lacking:
+                loaded.update((d.uid, d) for d in await view.folder.load(lacking, True))
+        return loaded
 
     async def _store(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Store)
@@ -953,9 +963,7 @@ class IMAPSession:
             batch = pairs[start : start + FETCH_BATCH]
             loaded: dict[int, MessageData] = {}
             if need > fetch.Need.FLAGS:
-                uids = [uid for _, uid in batch]
-                data = await view.folder.load(uids, need is fetch.Need.BODY)
-                loaded = {d.uid: d for d in data}
+                loaded = await self._load(view, [uid for _, uid in batch], need)
             for msn, uid in batch:
                 if uid not in view.flags:
                     continue

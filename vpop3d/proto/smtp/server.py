@@ -85,6 +85,7 @@ class _Mode(enum.Enum):
 class SMTPServerFactory(Factory):
     """Builds one protocol per connection and counts connections per listener/IP."""
 
+    _log = Logger()
     noisy = False  # one log line per listener start/stop is the service's job
 
     def __init__(
@@ -95,9 +96,12 @@ class SMTPServerFactory(Factory):
         delivery: DeliveryAgent,
         clock: IReactorTime,
         tls: TLSCreator | None = None,
+        gate: Callable[[str], Reply | None] | None = None,
     ) -> None:
         # A callable is asked again for each connection, so settings edits apply live.
         self._config = config
+        # ``gate(peer_ip)``: IDS block list, bans, rate and IP rules (app.access).
+        self._gate = gate
         self.authenticator = authenticator
         self.delivery = delivery
         self.clock = clock
@@ -139,7 +143,13 @@ class SMTPServerFactory(Factory):
         limit, per_ip = config.max_connections, config.max_connections_per_ip
         if (limit and self._total > limit) or (per_ip and self._per_ip[peer_ip] > per_ip):
             return too_many_connections(config.hostname)
-        return None
+        if self._gate is None:
+            return None
+        try:
+            return self._gate(peer_ip)
+        except Exception:  # noqa: BLE001  a broken gate must not stop mail: log, admit
+            self._log.failure("smtp connection gate failed for {peer}", peer=peer_ip)
+            return None
 
     def release(self, peer_ip: str) -> None:
         self._total -= 1
@@ -243,14 +253,22 @@ class SMTPServerProtocol(Protocol):
 
     def handshakeCompleted(self) -> None:  # noqa: N802 - IHandshakeListener
         """Record protocol and cipher for the Received: header (RFC 8314 §4.3)."""
+        self._note_tls()
+
+    def _note_tls(self) -> None:
+        # Also called lazily: behind a ProtocolWrapper (session logs) the TLS layer
+        # cannot see that we listen for the handshake.
         if self._session is None or self.transport is None:
             return
         get_handle = getattr(self.transport, "getHandle", None)
         connection = get_handle() if get_handle is not None else None
         version = getattr(connection, "get_protocol_version_name", None)
         cipher = getattr(connection, "get_cipher_name", None)
-        if version is not None and cipher is not None:
-            self._session.tls_description = f"{version()} {cipher()}"
+        if version is None or cipher is None:
+            return
+        names = (version(), cipher())
+        if all(isinstance(name, str) and name for name in names):
+            self._session.tls_description = " ".join(names)
 
     # -------------------------------------------------------------- input loop
 
@@ -364,6 +382,8 @@ class SMTPServerProtocol(Protocol):
 
     def _perform(self, action: Action) -> None:
         session = self.session
+        if session.secure and not session.tls_description:
+            self._note_tls()
         context = session.context
         if isinstance(action, Send):
             self._write(action.reply)

@@ -1,0 +1,41 @@
+"""A twisted.names authoritative DNS server on 127.0.0.1 serving test records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.names import authority, dns, server
+
+
+class MemoryAuthority(authority.FileAuthority):
+    """An authority for one zone whose records are given as a dict (name -> records)."""
+
+    def __init__(self, zone: str, records: dict[str, list[Any]]) -> None:
+        self._zone = zone
+        self._given = records
+        super().__init__(zone)
+
+    def loadFile(self, filename: Any) -> None:  # noqa: N802  Twisted's name
+        soa = dns.Record_SOA(
+            mname=f"ns.{self._zone}", rname=f"root.{self._zone}", serial=1, minimum=60, expire=60
+        )
+        self.soa = (self._zone.encode(), soa)
+        self.records = {name.lower().encode(): list(rrs) for name, rrs in self._given.items()}
+        self.records.setdefault(self._zone.encode(), []).append(soa)
+
+
+def serve(reactor: Any, zone: str, records: dict[str, list[Any]]) -> tuple[Any, Any, int]:
+    """Listen on UDP and TCP 127.0.0.1 (same port); returns (udp, tcp, port)."""
+    factory = server.DNSServerFactory(authorities=[MemoryAuthority(zone, records)])
+    udp = reactor.listenUDP(0, dns.DNSDatagramProtocol(factory), interface="127.0.0.1")
+    port = udp.getHost().port
+    tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+    return udp, tcp, port
+
+
+def mx(preference: int, name: str | bytes) -> Any:
+    return dns.Record_MX(preference, name)
+
+
+def a(address: str) -> Any:
+    return dns.Record_A(address)

@@ -1,0 +1,279 @@
+"""IMAP end to end in one process: real sockets, real store, real auth, imaplib/imapclient.
+
+The listener is built by ``vpop3d.wiring_imap`` (the builder the server uses) on the
+test's database. Spec seed-1 check 36: two sessions on one INBOX see each other's
+expunges and new deliveries; APPEND to "Sent Items"; subscriptions survive
+DELETE/re-CREATE.
+"""
+
+from __future__ import annotations
+
+import imaplib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import pytest
+import pytest_twisted
+from imapclient import IMAPClient  # type: ignore[import-untyped]  # no py.typed
+from sqlalchemy import Connection
+from twisted.internet import reactor, threads
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+
+from tests.support.stack import Stack
+from vpop3d.app.mailstore import FolderTarget, store_message
+from vpop3d.config import ListenerSpec
+from vpop3d.ports import MailboxChanged
+from vpop3d.store import folders
+from vpop3d.wiring_imap import build_imap_factory
+
+pytestmark = pytest.mark.network
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
+HOST = "mail.example.test"
+
+
+@dataclass
+class _Config:
+    hostname: str
+    data_dir: Path
+
+
+@dataclass
+class _Context:
+    """The parts of ``tap.ServerContext`` the IMAP builder uses."""
+
+    config: _Config
+    reactor: Any
+    database: Any
+    settings: Any
+    blob_store: Any
+    bus: Any
+    authenticator: Any
+    tls: Any
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self.extras:
+            self.extras[name] = make()
+        return self.extras[name]
+
+
+async def listen(stack: Stack) -> tuple[int, IListeningPort]:
+    context = _Context(
+        _Config(HOST, stack.data_dir),
+        reactor,
+        stack.db,
+        stack.settings,
+        stack.blobs,
+        stack.bus,
+        stack.auth,
+        None,
+    )
+    spec = ListenerSpec(
+        name="imap",
+        protocol="imap",
+        role="imap",
+        port=0,
+        interface="127.0.0.1",
+        implicit_tls=False,
+        starttls=cast(Any, "off"),
+        require_auth=False,
+    )
+    factory = build_imap_factory(cast(Any, context), spec)
+    port: IListeningPort = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+        factory
+    )
+    return port.getHost().port, port  # type: ignore[attr-defined]  # IPv4Address
+
+
+async def stop(listening: IListeningPort) -> None:
+    stopping = listening.stopListening()
+    if stopping is not None:
+        await stopping
+
+
+async def in_thread(function: Callable[[], _T]) -> _T:
+    result: _T = await threads.deferToThread(function)
+    return result
+
+
+def deliver(stack: Stack, user_id: int, body: bytes) -> None:
+    """What SMTP delivery does: store in INBOX, commit, then publish (call from a thread)."""
+    spool = stack.spool(body)
+    spool.finish()
+
+    def store(conn: Connection) -> tuple[int, int]:
+        _, [row] = store_message(conn, stack.blobs, spool, [FolderTarget(user_id)])
+        return row.folder_id, row.modseq
+
+    folder_id, modseq = stack.db.run_sync(store)
+    publish = stack.bus.publish
+    threads.blockingCallFromThread(cast(Any, reactor), publish, MailboxChanged(folder_id, modseq))
+
+
+def message(subject: str) -> bytes:
+    return (
+        f"From: a@remote.test\r\nTo: fred@{HOST}\r\nSubject: {subject}\r\n\r\nBody of {subject}\r\n"
+    ).encode()
+
+
+def snap(result: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """Copy an imaplib result (it hands out lists it keeps appending to)."""
+    return result[0], list(result[1])
+
+
+def login(port: int) -> imaplib.IMAP4:
+    client = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+    client.login("fred", "secret")
+    return client
+
+
+@ensure_deferred
+async def test_check_36_two_sessions(stack: Stack) -> None:
+    """A expunges, B sees EXPUNGE on NOOP; a delivery gives EXISTS in both (check 36)."""
+    fred = stack.add_user("fred")
+    for n in range(3):
+        await in_thread(lambda n=n: deliver(stack, fred, message(f"m{n}")))  # type: ignore[misc]
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> dict[str, Any]:
+            a, b = login(port), login(port)
+            out: dict[str, Any] = {
+                "select_a": snap(a.select("INBOX")),
+                "select_b": snap(b.select("INBOX")),
+            }
+            out["store"] = a.store("2", "+FLAGS", "(\\Deleted)")
+            out["expunge"] = snap(a.expunge())
+            b.noop()
+            out["b_expunge"] = snap(b.response("EXPUNGE"))
+            deliver(stack, fred, message("fresh"))
+            a.noop()
+            b.noop()
+            out["a_exists"] = snap(a.response("EXISTS"))
+            out["b_exists"] = snap(b.response("EXISTS"))
+            out["b_fetch"] = b.fetch("3", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            a.logout()
+            b.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert got["select_a"] == ("OK", [b"3"])
+    assert got["select_b"] == ("OK", [b"3"])
+    assert got["expunge"] == ("OK", [b"2"])
+    assert got["b_expunge"] == ("EXPUNGE", [b"2"])
+    # imaplib keeps SELECT's EXISTS; the second entry is the NOOP's new count (3 - 1 + 1).
+    assert got["a_exists"] == ("EXISTS", [b"3", b"3"])
+    assert got["b_exists"] == ("EXISTS", [b"3", b"3"])
+    assert got["b_fetch"][1][0][1] == b"Subject: fresh\r\n\r\n"
+
+
+@ensure_deferred
+async def test_check_36_idle_sees_delivery(stack: Stack) -> None:
+    """A session in IDLE (imapclient) is told of a new delivery at once."""
+    fred = stack.add_user("fred")
+    await in_thread(lambda: deliver(stack, fred, message("first")))
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> list[Any]:
+            client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=20)
+            client.login("fred", "secret")
+            client.select_folder("INBOX")
+            client.idle()
+            deliver(stack, fred, message("second"))
+            responses: list[Any] = client.idle_check(timeout=10)
+            client.idle_done()
+            client.logout()
+            return responses
+
+        responses = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert (2, b"EXISTS") in responses
+
+
+@ensure_deferred
+async def test_check_36_append_and_subscriptions(stack: Stack) -> None:
+    """APPEND to "Sent Items" works; SUBSCRIBE survives DELETE and re-CREATE (check 36)."""
+    fred = stack.add_user("fred")
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> dict[str, Any]:
+            client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=20)
+            client.login("fred", "secret")
+            out: dict[str, Any] = {"folders": client.list_folders()}
+            client.create_folder("Sent Items")
+            out["append"] = client.append("Sent Items", message("sent copy"), flags=[b"\\Seen"])
+            client.select_folder("Sent Items")
+            out["fetch"] = client.fetch([1], ["FLAGS", "BODY.PEEK[]"])
+            client.unselect_folder()
+            client.subscribe_folder("Club")
+            client.create_folder("Club")
+            client.delete_folder("Club")
+            out["lsub_deleted"] = client.list_sub_folders()
+            client.create_folder("Club")
+            out["lsub_recreated"] = client.list_sub_folders()
+            client.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    names = {name for _, _, name in got["folders"]}
+    assert {"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"} <= names
+    special = {name: flags for flags, _, name in got["folders"]}
+    assert b"\\Sent" in special["Sent"]
+    assert b"[APPENDUID " in got["append"]
+    assert set(got["fetch"][1][b"FLAGS"]) == {b"\\Seen", b"\\Recent"}
+    assert got["fetch"][1][b"BODY[]"] == message("sent copy")
+    assert [name for _, _, name in got["lsub_deleted"]] == ["Club"]
+    assert [name for _, _, name in got["lsub_recreated"]] == ["Club"]
+    stored = stack.db.read_sync(folders.by_name, fred, "Sent Items")
+    assert stored is not None
+
+
+@ensure_deferred
+async def test_copy_move_search_fetch_structure(stack: Stack) -> None:
+    """UID COPY and UID MOVE file messages; SEARCH and ENVELOPE work on stored mail."""
+    fred = stack.add_user("fred")
+    for subject in ("alpha", "beta", "gamma"):
+        await in_thread(lambda s=subject: deliver(stack, fred, message(s)))  # type: ignore[misc]
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> dict[str, Any]:
+            client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=20)
+            client.login("fred", "secret")
+            client.select_folder("INBOX")
+            out: dict[str, Any] = {"search": client.search(["SUBJECT", "beta"])}
+            out["structure"] = client.fetch([1], ["BODYSTRUCTURE", "ENVELOPE", "RFC822.SIZE"])
+            client.copy([1], "Archive")
+            out["archive"] = client.folder_status("Archive", ["MESSAGES", "UIDNEXT"])
+            out["move"] = client.move([2], "Trash")
+            out["left"] = client.search(["ALL"])
+            client.select_folder("Trash")
+            out["trash"] = client.fetch([1], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+            client.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert got["search"] == [2]
+    envelope = got["structure"][1][b"ENVELOPE"]
+    assert envelope.subject == b"alpha"
+    assert got["structure"][1][b"RFC822.SIZE"] == len(message("alpha"))
+    assert got["archive"] == {b"MESSAGES": 1, b"UIDNEXT": 2}
+    assert got["left"] == [1, 3]
+    assert next(iter(got["trash"].values()))[b"BODY[HEADER.FIELDS (SUBJECT)]"] == (
+        b"Subject: beta\r\n\r\n"
+    )

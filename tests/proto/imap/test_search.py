@@ -1,0 +1,86 @@
+"""SEARCH and UID SEARCH: keys, CHARSET, nesting limits."""
+
+from __future__ import annotations
+
+from tests.proto.imap.fakes import Client, message, with_messages
+
+
+def _client() -> Client:
+    store = with_messages(0)
+    inbox = store.folders["INBOX"]
+    inbox.add(message("Lunch", "Pizza today\r\n", "alice@b.test"), frozenset({"\\Seen"}))
+    inbox.add(message("Report", "Numbers attached\r\n", "bob@b.test"))
+    inbox.add(message("Lunch again", "Sushi\r\n", "bob@b.test"), frozenset({"\\Flagged"}))
+    client = Client(store)
+    client.login()
+    client.select()
+    return client
+
+
+def test_search_flags() -> None:
+    """Flag keys select by the session's view of flags."""
+    client = _client()
+    assert client.lines("a1 SEARCH UNSEEN")[0] == "* SEARCH 2 3"
+    assert client.lines("a2 SEARCH FLAGGED")[0] == "* SEARCH 3"
+    assert client.lines("a3 SEARCH ALL")[0] == "* SEARCH 1 2 3"
+
+
+def test_search_header_and_body() -> None:
+    """SUBJECT, FROM and BODY match substrings case-insensitively."""
+    client = _client()
+    assert client.lines("a1 SEARCH SUBJECT lunch")[0] == "* SEARCH 1 3"
+    assert client.lines("a2 SEARCH FROM BOB")[0] == "* SEARCH 2 3"
+    assert client.lines('a3 SEARCH BODY "pizza"')[0] == "* SEARCH 1"
+
+
+def test_search_or_not_nesting() -> None:
+    """OR and NOT combine keys; parentheses group them."""
+    client = _client()
+    assert client.lines("a1 SEARCH OR SEEN FLAGGED")[0] == "* SEARCH 1 3"
+    assert client.lines("a2 SEARCH NOT (SUBJECT lunch)")[0] == "* SEARCH 2"
+    assert client.lines("a3 SEARCH (OR 1 3) UNSEEN")[0] == "* SEARCH 3"
+
+
+def test_uid_search_returns_uids() -> None:
+    """UID SEARCH answers with UIDs, and UID ranges are keys."""
+    client = _client()
+    client.send("a0 STORE 1 +FLAGS.SILENT (\\Deleted)")
+    client.send("a0 EXPUNGE")
+    assert client.lines("a1 UID SEARCH ALL")[0] == "* SEARCH 2 3"
+    assert client.lines("a2 SEARCH UID 3")[0] == "* SEARCH 2"
+
+
+def test_search_dates_and_sizes() -> None:
+    """SINCE/BEFORE use INTERNALDATE; LARGER/SMALLER the size."""
+    client = _client()
+    assert client.lines("a1 SEARCH SINCE 1-Jul-2026")[0] == "* SEARCH 1 2 3"
+    assert client.lines("a2 SEARCH BEFORE 1-Jul-2026")[0] == "* SEARCH"
+    assert client.lines("a3 SEARCH LARGER 100000")[0] == "* SEARCH"
+
+
+def test_search_charset() -> None:
+    """CHARSET UTF-8 is accepted; an unknown charset is NO [BADCHARSET]."""
+    client = _client()
+    assert client.lines("a1 SEARCH CHARSET UTF-8 SUBJECT Report")[0] == "* SEARCH 2"
+    assert client.send("a2 SEARCH CHARSET KOI8-R ALL").startswith("a2 NO [BADCHARSET")
+
+
+def test_search_utf8_literal() -> None:
+    """A UTF-8 search string can be sent as a literal."""
+    client = _client()
+    data = "Überweisung".encode()
+    client.raw(b"a1 SEARCH CHARSET UTF-8 SUBJECT {%d}\r\n" % len(data))
+    assert client.raw(data + b"\r\n").startswith("* SEARCH\r\na1 OK")
+
+
+def test_search_nesting_limit() -> None:
+    """Deeply nested NOT keys are refused as BAD instead of recursing without end."""
+    client = _client()
+    assert client.send("a1 SEARCH " + "NOT " * 100 + "ALL").startswith("a1 BAD SEARCH nested")
+
+
+def test_search_bad_key_and_date() -> None:
+    """Unknown keys and malformed dates are BAD."""
+    client = _client()
+    assert client.send("a1 SEARCH FOO").startswith("a1 BAD ")
+    assert client.send("a2 SEARCH SINCE 31-Feb-2026").startswith("a2 BAD ")

@@ -1,0 +1,543 @@
+"""IMAP's mail-store port (``proto.imap.mailbox``) over the database and blob store.
+
+Each selected folder gets a :class:`StoreSelectedFolder` that remembers the MODSEQ
+its session was last told about; ``refresh`` reads what changed since (rows with a
+higher MODSEQ, plus the ``expunged`` log), so any number of sessions, delivery and
+POP3 stay consistent. Changes are published on the :class:`ports.ChangeNotifier`
+after their transaction commits.
+
+A few lean queries live here (only the columns a session needs, so SELECT of a
+100,000-message folder does not drag summaries and envelopes along); they belong
+in ``vpop3d.store.messages`` and are listed for the lead in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from vpop3d.app.mailstore import FolderTarget, store_message
+from vpop3d.core import mime
+from vpop3d.ports import ChangeNotifier, MailboxChanged, Principal
+from vpop3d.proto.imap.mailbox import (
+    DELIMITER,
+    AppendResult,
+    CopyResult,
+    FolderDelta,
+    FolderInfo,
+    FolderSnapshot,
+    FolderStatus,
+    MailboxError,
+    MessageData,
+    MessageMeta,
+    SelectedFolder,
+)
+from vpop3d.store import blobs, folders
+from vpop3d.store import messages as message_repo
+from vpop3d.store.blobs import BlobStore
+from vpop3d.store.db import Database
+from vpop3d.store.rows import Folder
+from vpop3d.store.tables import SYSTEM_FLAGS, messages
+
+# Spec seed-1 §11.3 / RFC 6154: created on first login.
+SPECIAL_USE = {
+    "Sent": "\\Sent",
+    "Drafts": "\\Drafts",
+    "Trash": "\\Trash",
+    "Junk": "\\Junk",
+    "Archive": "\\Archive",
+}
+_BITS = dict(SYSTEM_FLAGS)
+_DELETED = _BITS["\\Deleted"]
+_SEEN = _BITS["\\Seen"]
+
+
+def flags_of(bits: int, keywords: Sequence[str]) -> frozenset[str]:
+    """Store bitmask + keywords -> IMAP flag set."""
+    return frozenset([name for name, bit in _BITS.items() if bits & bit] + list(keywords))
+
+
+def bits_of(flags: frozenset[str]) -> tuple[int, tuple[str, ...]]:
+    """IMAP flag set -> (bitmask, sorted keywords); unknown backslash flags are dropped."""
+    bits = 0
+    keywords: list[str] = []
+    for flag in flags:
+        if flag in _BITS:
+            bits |= _BITS[flag]
+        elif not flag.startswith("\\"):
+            keywords.append(flag)
+    return bits, tuple(sorted(keywords))
+
+
+# --------------------------------------------------------------------- lean queries
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    folder: Folder
+    metas: list[MessageMeta]
+    recent: frozenset[int]
+
+
+def _metas(conn: Connection, folder_id: int, since_modseq: int | None = None) -> list[MessageMeta]:
+    query = select(messages.c.uid, messages.c.flags, messages.c.keywords, messages.c.modseq).where(
+        messages.c.folder_id == folder_id
+    )
+    if since_modseq is not None:
+        query = query.where(messages.c.modseq > since_modseq)
+    return [
+        MessageMeta(int(r.uid), flags_of(int(r.flags), (r.keywords or "").split()), int(r.modseq))
+        for r in conn.execute(query.order_by(messages.c.uid))
+    ]
+
+
+def _folder(conn: Connection, user_id: int, name: str) -> Folder:
+    folder = folders.by_name(conn, user_id, name)
+    if folder is None:
+        raise MailboxError("No such mailbox", "NONEXISTENT")
+    return folder
+
+
+def _select(conn: Connection, user_id: int, name: str, claim: bool) -> _Listing:
+    folder = _folder(conn, user_id, name)
+    old, new = folders.claim_recent(conn, folder.id) if claim else (folder.recent_uid, 0)
+    metas = _metas(conn, folder.id)
+    if not claim:
+        new = old  # EXAMINE: look, but leave \Recent to a read-write session
+        recent = frozenset(m.uid for m in metas if m.uid > old)
+    else:
+        recent = frozenset(m.uid for m in metas if old < m.uid <= new)
+    refreshed = folders.by_id(conn, folder.id)
+    assert refreshed is not None
+    return _Listing(refreshed, metas, recent)
+
+
+def _rows_for(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Any]:
+    return list(
+        conn.execute(
+            select(
+                messages.c.id,
+                messages.c.uid,
+                messages.c.flags,
+                messages.c.keywords,
+                messages.c.internal_date,
+                messages.c.size,
+                messages.c.blob_id,
+                messages.c.summary,
+            )
+            .where(messages.c.folder_id == folder_id, messages.c.uid.in_(list(uids)))
+            .order_by(messages.c.uid)
+        )
+    )
+
+
+def _when(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _summary(text: str | None) -> mime.MessageSummary | None:
+    if not text:
+        return None
+    try:
+        return mime.MessageSummary.from_json(text)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------- selected folder
+
+
+class StoreSelectedFolder:
+    """One session's handle on a folder (implements ``SelectedFolder``)."""
+
+    _log = Logger()
+
+    def __init__(self, owner: StoreMailStore, user_id: int, listing: _Listing, read_only: bool):
+        self._owner = owner
+        self._user_id = user_id
+        self._folder_id = listing.folder.id
+        self._read_only = read_only
+        self._seen_modseq = listing.folder.highest_modseq
+        self._last_uid = max((m.uid for m in listing.metas), default=0)
+        self.snapshot = FolderSnapshot(
+            folder_id=listing.folder.id,
+            name=listing.folder.name,
+            uidvalidity=listing.folder.uidvalidity,
+            uidnext=listing.folder.uidnext,
+            highest_modseq=listing.folder.highest_modseq,
+            messages=listing.metas,
+            recent=listing.recent,
+            keywords=tuple(sorted({f for m in listing.metas for f in m.flags if f[:1] != "\\"})),
+            read_only=read_only,
+        )
+        self._unwatch: list[Callable[[], None]] = []
+
+    @property
+    def _db(self) -> Database:
+        return self._owner.db
+
+    def refresh(self) -> Deferred[FolderDelta]:
+        seen, last, claim = self._seen_modseq, self._last_uid, not self._read_only
+
+        def work(conn: Connection) -> FolderDelta:
+            folder = folders.by_id(conn, self._folder_id)
+            if folder is None:  # deleted under us: everything is gone
+                return FolderDelta([], [], frozenset(), 0, seen)
+            if folder.highest_modseq == seen:
+                return FolderDelta([], [], frozenset(), folder.uidnext, seen)
+            changed = _metas(conn, folder.id, seen)
+            gone = message_repo.expunged_since(conn, folder.id, seen)
+            recent: frozenset[int] = frozenset()
+            arrivals = [m.uid for m in changed if m.uid > last]
+            if claim and arrivals:
+                old, new = folders.claim_recent(conn, folder.id)
+                recent = frozenset(u for u in arrivals if old < u <= new)
+            return FolderDelta(gone, changed, recent, folder.uidnext, folder.highest_modseq)
+
+        run = self._db.write if claim else self._db.read
+        done: Deferred[FolderDelta] = run(work)
+
+        def remember(delta: FolderDelta) -> FolderDelta:
+            self._seen_modseq = max(self._seen_modseq, delta.highest_modseq)
+            self._last_uid = max([self._last_uid, *(m.uid for m in delta.upserted)])
+            return delta
+
+        return done.addCallback(remember)
+
+    def load(self, uids: Sequence[int], with_body: bool) -> Deferred[Sequence[MessageData]]:
+        blob_store = self._owner.blob_store
+
+        def work(conn: Connection) -> list[MessageData]:
+            out = []
+            for r in _rows_for(conn, self._folder_id, uids):
+                raw = blobs.read_bytes(conn, blob_store, int(r.blob_id)) if with_body else None
+                out.append(
+                    MessageData(
+                        int(r.uid),
+                        _when(int(r.internal_date)),
+                        int(r.size),
+                        raw,
+                        _summary(r.summary),
+                    )
+                )
+            return out
+
+        done: Deferred[Sequence[MessageData]] = self._db.read(work)
+        if with_body:
+            done.addCallback(self._cache_summaries)
+        return done
+
+    def _cache_summaries(self, data: Sequence[MessageData]) -> Sequence[MessageData]:
+        """Parse once, then keep ENVELOPE/BODYSTRUCTURE in ``messages.summary``."""
+        fresh = [
+            (d.uid, mime.analyse(d.raw)) for d in data if d.summary is None and d.raw is not None
+        ]
+        if not fresh:
+            return data
+        by_uid = dict(fresh)
+
+        def work(conn: Connection) -> None:
+            for uid, summary in fresh:
+                conn.execute(
+                    update(messages)
+                    .where(messages.c.folder_id == self._folder_id, messages.c.uid == uid)
+                    .values(summary=summary.to_json())
+                )
+
+        self._db.write(work).addErrback(lambda f: self._log.failure("caching summaries failed", f))
+        return [
+            MessageData(d.uid, d.internal_date, d.size, d.raw, by_uid.get(d.uid, d.summary))
+            for d in data
+        ]
+
+    def store(
+        self, uids: Sequence[int], mode: str, flags: frozenset[str]
+    ) -> Deferred[Sequence[MessageMeta]]:
+        def work(conn: Connection) -> tuple[list[MessageMeta], int]:
+            rows = _rows_for(conn, self._folder_id, uids)
+            changes: list[tuple[int, int, tuple[str, ...]]] = []
+            result: list[tuple[int, frozenset[str]]] = []
+            for r in rows:
+                current = flags_of(int(r.flags), (r.keywords or "").split())
+                if mode == "+":
+                    new = current | flags
+                elif mode == "-":
+                    new = current - flags
+                else:
+                    new = flags
+                result.append((int(r.uid), new))
+                if new != current:
+                    bits, keywords = bits_of(new)
+                    changes.append((int(r.id), bits, keywords))
+            modseq = message_repo.update_flags(conn, changes) if changes else 0
+            stamp = {r.uid: int(r.id) for r in rows}
+            metas = [
+                MessageMeta(uid, new, modseq if any(c[0] == stamp[uid] for c in changes) else 0)
+                for uid, new in result
+            ]
+            return metas, modseq
+
+        done = self._db.write(work)
+        return done.addCallback(self._publish_then(self._folder_id))
+
+    def expunge(self, uids: Sequence[int] | None) -> Deferred[Sequence[int]]:
+        def work(conn: Connection) -> tuple[list[int], int]:
+            query = select(messages.c.id, messages.c.uid).where(
+                messages.c.folder_id == self._folder_id,
+                messages.c.flags.op("&")(_DELETED) != 0,
+            )
+            if uids is not None:
+                query = query.where(messages.c.uid.in_(list(uids)))
+            rows = list(conn.execute(query))
+            if not rows:
+                return [], 0
+            message_repo.remove(conn, [int(r.id) for r in rows])
+            folder = folders.by_id(conn, self._folder_id)
+            return sorted(int(r.uid) for r in rows), folder.highest_modseq if folder else 0
+
+        return self._db.write(work).addCallback(self._publish_then(self._folder_id))
+
+    def copy(self, uids: Sequence[int], dest: str, move: bool) -> Deferred[CopyResult]:
+        def work(conn: Connection) -> tuple[CopyResult, int]:
+            target = folders.by_name(conn, self._user_id, dest)
+            if target is None:
+                raise MailboxError("No such mailbox", "TRYCREATE")
+            source, copied = [], []
+            for r in _rows_for(conn, self._folder_id, uids):
+                if move:
+                    row = message_repo.move_to(conn, int(r.id), target.id)
+                else:
+                    row = message_repo.copy_to(conn, int(r.id), target.id)
+                source.append(int(r.uid))
+                copied.append(row.uid)
+            after = folders.by_id(conn, target.id)
+            return CopyResult(target.uidvalidity, source, copied), (after or target).id
+
+        def publish(result: tuple[CopyResult, int]) -> CopyResult:
+            copy_result, target_id = result
+            if copy_result.source_uids:
+                self._owner.changed(target_id)
+                if move:
+                    self._owner.changed(self._folder_id)
+            return copy_result
+
+        return self._db.write(work).addCallback(publish)
+
+    def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
+        unsubscribe = self._owner.notifier.subscribe(self._folder_id, lambda _event: listener())
+        self._unwatch.append(unsubscribe)
+        return unsubscribe
+
+    def close(self) -> None:
+        for unsubscribe in self._unwatch:
+            unsubscribe()
+        self._unwatch.clear()
+
+    def _publish_then(self, folder_id: int) -> Callable[[tuple[Any, int]], Any]:
+        def publish(result: tuple[Any, int]) -> Any:
+            value, modseq = result
+            if modseq:
+                self._owner.notifier.publish(MailboxChanged(folder_id, modseq))
+            return value
+
+        return publish
+
+
+# --------------------------------------------------------------------- the store
+
+
+class StoreMailStore:
+    """Implements ``proto.imap.mailbox.MailStore`` for local users."""
+
+    def __init__(self, db: Database, blob_store: BlobStore, notifier: ChangeNotifier) -> None:
+        self.db = db
+        self.blob_store = blob_store
+        self.notifier = notifier
+        self._defaults_done: set[int] = set()
+
+    def changed(self, folder_id: int, modseq: int = 0) -> None:
+        """Tell every listener of ``folder_id`` (after the change committed)."""
+        self.notifier.publish(MailboxChanged(folder_id, modseq))
+
+    def ensure_defaults(self, user: Principal) -> Deferred[None]:
+        if user.user_id in self._defaults_done:
+            done: Deferred[None] = Deferred()
+            done.callback(None)
+            return done
+
+        def work(conn: Connection) -> None:
+            folders.inbox(conn, user.user_id)
+            for name, use in SPECIAL_USE.items():
+                folders.ensure(conn, user.user_id, name, use)
+
+        def remember(_: None) -> None:
+            self._defaults_done.add(user.user_id)
+
+        return self.db.write(work).addCallback(remember)
+
+    def list_folders(self, user: Principal) -> Deferred[Sequence[FolderInfo]]:
+        def work(conn: Connection) -> list[FolderInfo]:
+            return [
+                FolderInfo(f.name, (f.special_use,) if f.special_use else ())
+                for f in folders.list_for_user(conn, user.user_id)
+            ]
+
+        return self.db.read(work)
+
+    def subscriptions(self, user: Principal) -> Deferred[Sequence[str]]:
+        return self.db.read(folders.subscribed, user.user_id)
+
+    def set_subscribed(self, user: Principal, name: str, subscribed: bool) -> Deferred[None]:
+        def work(conn: Connection) -> None:
+            if subscribed:
+                folders.subscribe(conn, user.user_id, name)
+            else:
+                folders.unsubscribe(conn, user.user_id, name)
+
+        return self.db.write(work)
+
+    def create_folder(self, user: Principal, name: str) -> Deferred[None]:
+        def work(conn: Connection) -> None:
+            if folders.by_name(conn, user.user_id, name) is not None:
+                raise MailboxError("Mailbox already exists", "ALREADYEXISTS")
+            parts = name.split(DELIMITER)
+            for depth in range(1, len(parts)):  # RFC 3501 §6.3.3: create superiors
+                folders.ensure(conn, user.user_id, DELIMITER.join(parts[:depth]))
+            folders.create(conn, user.user_id, name)
+
+        return self.db.write(work)
+
+    def delete_folder(self, user: Principal, name: str) -> Deferred[None]:
+        def work(conn: Connection) -> int:
+            folder = _folder(conn, user.user_id, name)
+            prefix = folder.name + DELIMITER
+            if any(f.name.startswith(prefix) for f in folders.list_for_user(conn, user.user_id)):
+                raise MailboxError("Mailbox has inferior mailboxes; delete them first", "INUSE")
+            ids = [
+                int(r.id)
+                for r in conn.execute(
+                    select(messages.c.id).where(messages.c.folder_id == folder.id)
+                )
+            ]
+            message_repo.remove(conn, ids)
+            folders.remove(conn, folder.id)
+            return folder.id
+
+        return self.db.write(work).addCallback(lambda folder_id: self.changed(folder_id))
+
+    def rename_folder(self, user: Principal, old: str, new: str) -> Deferred[None]:
+        def work(conn: Connection) -> list[int]:
+            source = _folder(conn, user.user_id, old)
+            if folders.by_name(conn, user.user_id, new) is not None:
+                raise MailboxError("Mailbox already exists", "ALREADYEXISTS")
+            parts = new.split(DELIMITER)
+            for depth in range(1, len(parts)):
+                folders.ensure(conn, user.user_id, DELIMITER.join(parts[:depth]))
+            if source.name == folders.INBOX:
+                # RFC 3501 §6.3.5: move INBOX's messages to the new name; INBOX stays, empty.
+                target = folders.create(conn, user.user_id, new)
+                for r in _rows_for(conn, source.id, [m.uid for m in _metas(conn, source.id)]):
+                    message_repo.move_to(conn, int(r.id), target.id)
+                return [source.id, target.id]
+            prefix = source.name + DELIMITER
+            for folder in folders.list_for_user(conn, user.user_id):
+                if folder.name.startswith(prefix):
+                    folders.rename(conn, folder.id, new + DELIMITER + folder.name[len(prefix) :])
+            folders.rename(conn, source.id, new)
+            return []
+
+        def publish(ids: list[int]) -> None:
+            for folder_id in ids:
+                self.changed(folder_id)
+
+        return self.db.write(work).addCallback(publish)
+
+    def select(self, user: Principal, name: str, read_only: bool) -> Deferred[SelectedFolder]:
+        run = self.db.read if read_only else self.db.write
+        done: Deferred[_Listing] = run(_select, user.user_id, name, not read_only)
+
+        def wrap(listing: _Listing) -> SelectedFolder:
+            return StoreSelectedFolder(self, user.user_id, listing, read_only)
+
+        return done.addCallback(wrap)
+
+    def status(self, user: Principal, name: str) -> Deferred[FolderStatus]:
+        def work(conn: Connection) -> FolderStatus:
+            folder = _folder(conn, user.user_id, name)
+            in_folder = messages.c.folder_id == folder.id
+            row = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(messages.c.size), 0),
+                    func.count().filter(messages.c.flags.op("&")(_SEEN) == 0),
+                    func.count().filter(messages.c.uid > folder.recent_uid),
+                ).where(in_folder)
+            ).one()
+            return FolderStatus(
+                messages=int(row[0]),
+                recent=int(row[3]),
+                uidnext=folder.uidnext,
+                uidvalidity=folder.uidvalidity,
+                unseen=int(row[2]),
+                highest_modseq=folder.highest_modseq,
+                size=int(row[1]),
+            )
+
+        return self.db.read(work)
+
+    def append(
+        self,
+        user: Principal,
+        name: str,
+        message: bytes,
+        flags: frozenset[str],
+        internal_date: datetime | None,
+    ) -> Deferred[AppendResult]:
+        return Deferred.fromCoroutine(self._append(user, name, message, flags, internal_date))
+
+    async def _append(
+        self,
+        user: Principal,
+        name: str,
+        message: bytes,
+        flags: frozenset[str],
+        internal_date: datetime | None,
+    ) -> AppendResult:
+        spool = self.blob_store.new_spool()
+        try:
+            spool.write(message)
+            await self.db.call_in_pool(spool.finish)
+            bits, keywords = bits_of(flags)
+            summary = mime.analyse(message).to_json()
+            when = int(internal_date.timestamp()) if internal_date else None
+
+            def work(conn: Connection) -> tuple[AppendResult, int, int]:
+                folder = folders.by_name(conn, user.user_id, name)
+                if folder is None:
+                    raise MailboxError("No such mailbox", "TRYCREATE")
+                _, rows = store_message(
+                    conn,
+                    self.blob_store,
+                    spool,
+                    [FolderTarget(user.user_id, folder.name, bits)],
+                    internal_date=when,
+                    summary=summary,
+                )
+                row = rows[0]
+                modseq = row.modseq
+                if keywords:
+                    modseq = message_repo.update_flags(conn, [(row.id, bits, keywords)])
+                return AppendResult(folder.uidvalidity, row.uid), folder.id, modseq
+
+            result, folder_id, modseq = await self.db.write(work)
+        except BaseException:
+            spool.discard()
+            raise
+        self.changed(folder_id, modseq)
+        return result

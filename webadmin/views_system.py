@@ -1,0 +1,162 @@
+"""Dashboard, Services (listeners, TLS certificate) and Queue pages (seed-4, seed-7)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+
+from klein import Klein
+from sqlalchemy import Connection, func, select
+from twisted.web.server import Request
+
+from vpop3d.app import accounts
+from vpop3d.store import events, queue
+from vpop3d.store.rows import Event
+from vpop3d.store.tables import mappings as mappings_table
+from vpop3d.store.tables import messages
+from vpop3d.store.tables import queue as queue_table
+from vpop3d.store.tables import users as users_table
+from vpop3d.tls import tls_files
+from webadmin import certificates
+from webadmin.forms import arg
+from webadmin.guard import Viewer, Web
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    users: int
+    domains: list[str]
+    default_domain: str
+    mappings: int
+    queue_count: int
+    queue_size: int
+    received_today: int
+    queued_today: int
+    errors: list[Event]
+
+
+def _midnight() -> float:
+    now = datetime.datetime.now().astimezone()
+    return now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def dashboard_data(conn: Connection) -> Dashboard:
+    since = _midnight()
+    count = func.count()
+    domains = accounts.list_domains(conn)
+    default = next((d.name for d in domains if d.is_default), "")
+    q_count, q_size = conn.execute(
+        select(count, func.coalesce(func.sum(queue_table.c.size), 0))
+    ).one()
+    return Dashboard(
+        users=int(conn.execute(select(count).select_from(users_table)).scalar_one()),
+        domains=[d.name for d in domains],
+        default_domain=default,
+        mappings=int(conn.execute(select(count).select_from(mappings_table)).scalar_one()),
+        queue_count=int(q_count),
+        queue_size=int(q_size),
+        received_today=int(
+            conn.execute(
+                select(count).select_from(messages).where(messages.c.created_at >= since)
+            ).scalar_one()
+        ),
+        queued_today=int(
+            conn.execute(
+                select(count).select_from(queue_table).where(queue_table.c.created_at >= since)
+            ).scalar_one()
+        ),
+        errors=[e for e in events.recent(conn, 50) if e.level in ("error", "warning")][:10],
+    )
+
+
+def checklist(data: Dashboard) -> list[tuple[str, bool, str, str]]:
+    """The "important settings checklist" (seed-1 §4.10): (item, done, detail, link)."""
+    return [
+        (
+            "Local Domains & Default Domain",
+            bool(data.domains and data.default_domain),
+            ", ".join(data.domains) or "none",
+            "/admin/localmail.html",
+        ),
+        ("Users", data.users > 0, f"{data.users} defined", "/admin/users.html"),
+        ("Mappings (if needed)", True, f"{data.mappings} defined", "/admin/mappings.html"),
+    ]
+
+
+async def landing(web: Web, request: Request, viewer: Viewer) -> bytes:
+    data = await web.db.read(dashboard_data)
+    listeners = [s for s in web.context.config.listeners if s.enabled]
+    return web.renderer.page(
+        "dashboard.html",
+        viewer=viewer,
+        data=data,
+        checklist=checklist(data),
+        listeners=listeners,
+        flashes=web.take_flash(viewer),
+        section="dashboard",
+    )
+
+
+def register(app: Klein, web: Web) -> None:
+    config = web.context.config
+
+    def certificate_info() -> tuple[certificates.CertificateInfo | None, bool]:
+        installed = config.tls_dir / certificates.CERT_FILE
+        if installed.exists():
+            return certificates.current(installed), True
+        files = tls_files(config)
+        return certificates.current(files.certificate), False
+
+    @app.route("/admin/services.html", methods=["GET"])
+    async def services(request: Request) -> bytes:
+        viewer = await web.admin_page(request)
+        info, pasted = await web.db.call_in_pool(certificate_info)
+        return web.renderer.page(
+            "services.html",
+            viewer=viewer,
+            listeners=config.listeners,
+            certificate=info,
+            pasted=pasted,
+            flashes=web.take_flash(viewer),
+            section="services",
+        )
+
+    @app.route("/admin/services/certificate", methods=["POST"])
+    async def paste_certificate(request: Request) -> bytes:
+        viewer = await web.admin_page(request)
+        chain, key = arg(request, "chain"), arg(request, "key")
+        try:
+            info = certificates.validate(chain, key, datetime.datetime.now(datetime.UTC))
+        except certificates.CertificateError as exc:
+            web.flash(viewer, "error", str(exc))
+        else:
+            await web.db.call_in_pool(certificates.install, config.tls_dir, chain, key)
+            web.flash(
+                viewer,
+                "ok",
+                f"Certificate for {info.subject} saved. Restart vpop3d to use it.",
+            )
+        raise web.redirect(request, "/admin/services.html")
+
+    @app.route("/admin/queue.html", methods=["GET"])
+    async def queue_page(request: Request) -> bytes:
+        viewer = await web.admin_page(request)
+        entries = await web.db.read(queue.entries)
+        return web.renderer.page(
+            "queue.html",
+            viewer=viewer,
+            entries=entries,
+            now=time.time(),
+            flashes=web.take_flash(viewer),
+            section="queue",
+        )
+
+    @app.route("/admin/queue/<int:queue_id>/delete", methods=["POST"])
+    async def delete_entry(request: Request, queue_id: int) -> bytes:
+        viewer = await web.admin_page(request)
+        if await web.db.write(queue.remove, queue_id):
+            web.flash(viewer, "ok", f"Message {queue_id} removed from the queue.")
+        else:
+            web.flash(viewer, "error", f"Message {queue_id} is no longer in the queue.")
+        raise web.redirect(request, "/admin/queue.html")
