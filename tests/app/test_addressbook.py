@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 
 from tests.support.stack import Stack
 from vpop3d.app.addressbook import (

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vpop3d.core.netrule import (
     AccessRule,
@@ -17,6 +20,7 @@ from vpop3d.core.netrule import (
     ip_in_patterns,
     normalise_ip,
     parse_cidr,
+    parse_ip_range,
     sort_rules,
 )
 
@@ -194,3 +198,12 @@ def test_global_allow_does_not_override_service_block() -> None:
 def test_ip_in_patterns(ip: str, patterns: list[str], expected: bool) -> None:
     """Textual IP wildcards and CIDRs (Reserve Sessions list, seed-7 check 45)."""
     assert ip_in_patterns(ip, patterns) is expected
+
+
+@given(st.text(alphabet="0123456789abcdef.:/-% x*", max_size=40))
+def test_parsers_raise_only_cidr_error(text: str) -> None:
+    """Property: CIDR/range parsing raises only CIDRError; pattern matching never raises."""
+    for parse in (parse_cidr, parse_ip_range):
+        with contextlib.suppress(CIDRError):
+            parse(text)
+    assert ip_in_patterns("192.0.2.1", [text]) in (True, False)

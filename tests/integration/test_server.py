@@ -193,3 +193,31 @@ def test_starts_on_separate_postgres_like_config(tmp_path: Path, database_url: s
         assert process.process.poll() is None
     finally:
         process.stop()
+
+
+def test_session_log_records_smtp_and_hides_credentials(tmp_path: Path, database_url: str) -> None:
+    """With session_logs = smtp, SMTPSVR.LOG holds the transcript; AUTH secrets are redacted."""
+    import smtplib
+
+    from tests.support.server import add_user
+
+    process = start_server(
+        tmp_path, database_url, listeners=("smtp",), extra="[logging]\nsession_logs = smtp\n"
+    )
+    try:
+        add_user(process, "fred", "Sw0rdfish!")
+        with smtplib.SMTP("127.0.0.1", process.ports["smtp"], timeout=30) as client:
+            client.ehlo("client.example.test")
+            client.starttls()
+            client.ehlo("client.example.test")
+            client.login("fred", "Sw0rdfish!")
+            client.sendmail("fred@example.test", ["fred@example.test"], b"Subject: t\r\n\r\nhi\r\n")
+        log = (process.data_dir / "logs" / "SMTPSVR.LOG").read_bytes()
+    finally:
+        process.stop()
+    assert b"< ehlo client.example.test" in log.lower()
+    assert b"> 220 " in log
+    assert b"Sw0rdfish" not in log
+    from base64 import b64encode as enc
+
+    assert enc(b"\0fred\0Sw0rdfish!") not in log
