@@ -49,6 +49,14 @@ BUILDERS: dict[str, Callable[[ServerContext, ListenerSpec], IProtocolFactory]] =
     "ldap": _ldap,
 }
 
-BACKGROUND: list[tuple[str, Callable[[ServerContext], IService]]] = []
+def _outbound_queue(context: ServerContext) -> IService:
+    from vpop3d.wiring_outbound import build_queue_runner
+
+    return build_queue_runner(context)
+
+
+BACKGROUND: list[tuple[str, Callable[[ServerContext], IService]]] = [
+    ("smtp", _outbound_queue),
+]
 
 __all__ = ["BACKGROUND", "BUILDERS", "Any"]

@@ -34,7 +34,7 @@ class Principal:
 class LoginContext:
     """Where a login attempt comes from; used for access rules, bans and logs."""
 
-    service: str  # "smtp", "submission", "pop3", "imap", "web"
+    service: str  # "smtp", "submission", "pop3", "imap", "web", "ldap", "status"
     peer_ip: str
     secure: bool  # the channel is TLS-protected
 

@@ -253,7 +253,7 @@ def register(app: Klein, web: Web) -> None:
         await web.api_admin(request)
         body = read_json(request)
         if not isinstance(body.get("name"), str) or set(body) != {"name"}:
-            return fail(request, 400, "the body must be {\"name\": \"<group name>\"}")
+            return fail(request, 400, 'the body must be {"name": "<group name>"}')
         try:
             group = await web.db.write(groupadmin.add_group, body["name"])
         except accounts.AdminError as exc:

@@ -60,8 +60,7 @@ def validate(chain_pem: str, key_pem: str, now: datetime.datetime) -> Certificat
     """Parse and check a chain (leaf first) and its unencrypted private key."""
     if "-----BEGIN CERTIFICATE-----" not in chain_pem:
         raise CertificateError(
-            "The certificate box must hold PEM text starting with "
-            "-----BEGIN CERTIFICATE-----."
+            "The certificate box must hold PEM text starting with -----BEGIN CERTIFICATE-----."
         )
     try:
         certs = x509.load_pem_x509_certificates(chain_pem.encode())

@@ -9,7 +9,7 @@ def arg(request: Request, name: str, default: str = "") -> str:
     values = request.args.get(name.encode())
     if not values:
         return default
-    return values[0].decode("utf-8", "replace")
+    return str(values[0].decode("utf-8", "replace"))
 
 
 def flag(request: Request, name: str) -> bool:

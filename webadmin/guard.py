@@ -180,15 +180,11 @@ class Web:
                 offered = request.getHeader("x-csrf-token")
                 assert viewer.session is not None
                 if not viewer.session.check_csrf(offered):
-                    raise Halt(
-                        json_body(request, 403, {"error": "missing or wrong X-CSRF-Token"})
-                    )
+                    raise Halt(json_body(request, 403, {"error": "missing or wrong X-CSRF-Token"}))
         if not viewer.is_admin:
             raise Halt(json_body(request, 403, {"error": "administrators only"}))
         if not self.admin_ip_ok(request):
-            raise Halt(
-                json_body(request, 403, {"error": "administration not allowed from here"})
-            )
+            raise Halt(json_body(request, 403, {"error": "administration not allowed from here"}))
         if viewer.user.must_change_password:
             raise Halt(json_body(request, 403, {"error": "change your password first"}))
         return viewer
@@ -202,4 +198,3 @@ class Web:
             return []
         messages, viewer.session.flash = viewer.session.flash, []
         return messages
-

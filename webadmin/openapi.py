@@ -214,7 +214,9 @@ def _paths() -> dict[str, Any]:
     users = {"type": "array", "items": _ref("UserRow")}
     return {
         "/dashboard": {
-            "get": _op("Counts for the dashboard", {"200": _json({"type": "object"})} | _errors(*STD))
+            "get": _op(
+                "Counts for the dashboard", {"200": _json({"type": "object"})} | _errors(*STD)
+            )
         },
         "/users": {
             "get": _op(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from klein import Klein
 from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -44,7 +45,7 @@ def build_app(context: ServerContext) -> Klein:
     static = _static_files()
 
     @app.handle_errors(Halt)
-    def halted(request: Request, failure: Failure) -> bytes:
+    def halted(request: IRequest, failure: Failure) -> bytes:
         assert isinstance(failure.value, Halt)
         return failure.value.body
 

@@ -15,15 +15,12 @@ from twisted.web.server import Request
 from vpop3d.app import accounts
 from vpop3d.core.reply import LoginFailed
 from webadmin import views_system
+from webadmin.forms import arg
 from webadmin.guard import Halt, Viewer, Web
 from webadmin.security import peer_ip
 from webadmin.sessions import LOGIN_COOKIE, SESSION_COOKIE
 
-MIN_PASSWORD_KEY = "security.min_password_length"
-
-
-def _arg(request: Request, name: str) -> str:
-    return request.args.get(name.encode(), [b""])[0].decode("utf-8", "replace")
+MIN_PASSWORD_KEY = "security.min_password_length"  # noqa: S105  (a setting name)
 
 
 def _login_page(web: Web, request: Request, error: str = "", username: str = "") -> bytes:
@@ -82,8 +79,8 @@ def register(app: Klein, web: Web) -> None:
 
     @app.route("/admin/login", methods=["POST"])
     async def login(request: Request) -> bytes:
-        username = _arg(request, "username").strip()
-        token = _arg(request, "token")
+        username = arg(request, "username").strip()
+        token = arg(request, "token")
         cookie = request.getCookie(LOGIN_COOKIE)
         if not token or cookie is None or not secrets.compare_digest(cookie.decode(), token):
             request.setResponseCode(400)
@@ -100,11 +97,11 @@ def register(app: Klein, web: Web) -> None:
                 web, request, "Too many failed logins from your address. Wait a few minutes."
             )
         try:
-            principal = await web.login(request, username, _arg(request, "password"))
+            principal = await web.login(request, username, arg(request, "password"))
         except LoginFailed:
             request.setResponseCode(401)
             return _login_page(web, request, "Login failed: wrong username or password.", username)
-        remember = _arg(request, "remember") == "on"
+        remember = arg(request, "remember") == "on"
         session = web.sessions.create(principal.username, persistent=remember)
         _set_session_cookie(request, session.token, web.sessions.max_age(session))
         request.addCookie(LOGIN_COOKIE, b"", path=b"/", max_age=b"0")
@@ -115,7 +112,7 @@ def register(app: Klein, web: Web) -> None:
     async def logout(request: Request) -> bytes:
         viewer = await web.session_viewer(request)
         if viewer is not None and viewer.session is not None:
-            if not viewer.session.check_csrf(_arg(request, "csrf")):
+            if not viewer.session.check_csrf(arg(request, "csrf")):
                 raise web.refuse_page(request, "Reload the page and log off again.", viewer)
             web.sessions.end(viewer.session.token)
         _set_session_cookie(request, "", 0)
@@ -132,14 +129,12 @@ def register(app: Klein, web: Web) -> None:
             raise web.redirect(request, "/admin/index.html")
         error = ""
         if request.method == b"POST":
-            if not viewer.session.check_csrf(_arg(request, "csrf")):
+            if not viewer.session.check_csrf(arg(request, "csrf")):
                 raise web.refuse_page(request, "Reload the page and try again.", viewer)
             error = await _change(web, request, viewer)
             if not error:
                 web.flash(viewer, "ok", "Your password has been changed.")
-                raise web.redirect(
-                    request, "/admin/index.html" if viewer.is_admin else "/webmail/"
-                )
+                raise web.redirect(request, "/admin/index.html" if viewer.is_admin else "/webmail/")
             request.setResponseCode(400)
         return web.renderer.page(
             "password.html",
@@ -164,9 +159,9 @@ def register(app: Klein, web: Web) -> None:
 
 
 async def _change(web: Web, request: Request, viewer: Viewer) -> str:
-    current = _arg(request, "current")
-    new = _arg(request, "new")
-    problem = password_problem(web, new, _arg(request, "confirm"))
+    current = arg(request, "current")
+    new = arg(request, "new")
+    problem = password_problem(web, new, arg(request, "confirm"))
     if problem:
         return problem
     if new == current:

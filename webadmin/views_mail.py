@@ -103,9 +103,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/mappings/<int:mapping_id>/delete", methods=["POST"])
     async def delete_mapping(request: Request, mapping_id: int) -> bytes:
         viewer = await web.admin_page(request)
-        await _act(
-            web, viewer, "Mapping deleted.", accounts.delete_mapping, str(mapping_id)
-        )
+        await _act(web, viewer, "Mapping deleted.", accounts.delete_mapping, str(mapping_id))
         raise web.redirect(request, "/admin/mappings.html")
 
     @app.route("/admin/groups.html", methods=["GET"])

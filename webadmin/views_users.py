@@ -28,10 +28,7 @@ PAGE_SIZE = 50
 
 def username_problem(name: str) -> str | None:
     if not USERNAME.fullmatch(name):
-        return (
-            "The username must be 1 to 32 letters, digits, '.', '_' or '-' "
-            "(no spaces, no '@')."
-        )
+        return "The username must be 1 to 32 letters, digits, '.', '_' or '-' (no spaces, no '@')."
     return None
 
 
@@ -139,7 +136,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/users/new.html", methods=["POST"])
     async def add_user(request: Request) -> bytes:
         viewer = await web.admin_page(request)
-        values = {
+        values: dict[str, Any] = {
             "name": arg(request, "name"),
             "password": arg(request, "password"),
             "confirm": arg(request, "confirm"),
@@ -251,4 +248,3 @@ async def _save_user(web: Web, request: Request, viewer: Viewer, name: str) -> s
         text = str(exc)
         return text[0].upper() + text[1:] + "."
     return ""
-

@@ -23,6 +23,7 @@ from vpop3d.proto.smtp.client import (
 from vpop3d.store import queue as queue_repo
 
 OK = Reply(250, "2.0.0", "ok")
+START = 2_000_000_000.0  # the test clock's start
 BODY = b"From: alice@example.test\r\nSubject: test\r\n\r\nHello.\r\n"
 
 # A host's behaviour: "down" (refuses), or a function recipient -> reply.
@@ -135,6 +136,7 @@ def enqueue(
     kind: str = "internet",
     data: bytes = BODY,
     ret: str | None = None,
+    now: float = START,
 ) -> int:
     spool = stack.spool(data)
     spool.finish()
@@ -146,7 +148,7 @@ def enqueue(
     def add(conn: Connection) -> int:
         blob_id = stack.blobs.commit(conn, spool, refs=1)
         return queue_repo.enqueue(
-            conn, blob_id=blob_id, sender=sender, size=len(data), recipients=rcpts, kind=kind, ret=ret
+            conn, blob_id=blob_id, sender=sender, size=len(data), recipients=rcpts, kind=kind, ret=ret, now=now
         )
 
     return stack.db.run_sync(add)

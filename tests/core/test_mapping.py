@@ -462,3 +462,14 @@ def test_resolve_never_raises(rows: list[tuple[str, str]], address: str, implied
     assert len(set(resolution.targets)) == len(resolution.targets)
     if resolution.outcome is Outcome.UNRECOGNISED:
         assert resolution.targets == ()
+
+
+def test_idna_local_domain_matches_either_form() -> None:
+    """A U-label local domain matches recipients written as U-label or A-label."""
+    domains = LocalDomains.of(["Bücher.test"])
+    assert domains.contains(parse_mailbox("fred@BÜCHER.test", smtputf8=True))
+    assert domains.contains(parse_mailbox("fred@xn--bcher-kva.test"))
+    context = RoutingContext(domains, NAMES, [MappingRow("info@bücher.test", "kate")])
+    assert resolve(parse_mailbox("info@xn--bcher-kva.test"), context).targets == (
+        UserTarget("kate"),
+    )

@@ -174,3 +174,11 @@ def test_ids_prune_forgets_old_state() -> None:
     ids.prune(20.0 + 3600 + 61)
     assert ids.blocks == []
     assert not ids.check("127.0.0.3", 20.0 + 3600 + 62)
+
+
+def test_ids_events_per_ip_are_bounded() -> None:
+    """A very busy client's event list stays bounded."""
+    ids = IDSScorer()
+    for i in range(6000):
+        ids.record("10.0.0.1", IDSEvent.GOOD_LOCAL_RCPT, float(i))
+    assert ids.event_count("10.0.0.1") == 5000

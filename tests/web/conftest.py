@@ -62,4 +62,5 @@ def admin(stack: Stack, new_client: Callable[[], Client]) -> Client:
 @pytest.fixture
 def unchange_postmaster(stack: Stack) -> None:
     user = stack.db.run_sync(users.by_name, "postmaster")
+    assert user is not None
     stack.db.run_sync(users.update_fields, user.id, must_change_password=False)

@@ -76,7 +76,9 @@ class Client:
         # Cookies are this client's own (tests edit them): treq's jar accepts none.
         jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self.http = HTTPClient(
-            self.agent, cookiejar=jar, data_to_body_producer=_SynchronousProducer
+            self.agent,
+            cookiejar=jar,  # type: ignore[arg-type]
+            data_to_body_producer=_SynchronousProducer,
         )
         self.cookies: dict[str, str] = {}
 

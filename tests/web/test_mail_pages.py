@@ -46,9 +46,7 @@ def test_implied_mapping_switch_is_a_setting(admin, stack, web_context):
 def test_add_and_delete_mapping(admin, stack):
     """A mapping sales -> fred; kate is stored with both targets, then deleted."""
     csrf = admin.csrf()
-    admin.post(
-        "/admin/mappings/add", {"csrf": csrf, "pattern": "sales", "targets": "fred; kate"}
-    )
+    admin.post("/admin/mappings/add", {"csrf": csrf, "pattern": "sales", "targets": "fred; kate"})
     rows = stack.db.run_sync(mappings.list_all)
     assert [(m.pattern, m.targets) for m in rows] == [("sales", ("fred", "kate"))]
     page = admin.get("/admin/mappings.html")

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, fail, succeed
@@ -51,11 +51,14 @@ from vpop3d.core.mapping import (
     LanForwardTarget,
     ListTarget,
     LocalDomains,
+    NameKind,
     Outcome,
     RemoteTarget,
     Source,
     UserTarget,
+    parse_lan_forward,
 )
+from vpop3d.core.mapping import Target as RouteTarget
 from vpop3d.core.message import (
     TraceInfo,
     date_header,
@@ -92,7 +95,14 @@ from vpop3d.store.blobs import Spool as StoreSpool
 from vpop3d.store.db import Database
 from vpop3d.store.rows import Message
 
-__all__ = ["BAD_SENDER", "Delivery", "DeliveryPlan", "DeliverySpool", "InjectResult"]
+__all__ = [
+    "BAD_SENDER",
+    "Delivery",
+    "DeliveryPlan",
+    "DeliverySpool",
+    "InjectResult",
+    "ListExpander",
+]
 
 BAD_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
 BAD_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
@@ -162,6 +172,16 @@ class DeliveryPlan:
         return int(bool(self.internet)) + int(bool(self.lan))
 
 
+class ListExpander(Protocol):
+    """The lists feature's member lookup (distribution lists expand as BCC, L1783)."""
+
+    def members(self, name: str) -> Deferred[Sequence[str]]:
+        """Member entries of list ``name``: addresses, user names or list names."""
+
+
+MAX_LIST_DEPTH = 10  # lists inside lists (L1777): cycle and depth guard
+
+
 @dataclass(frozen=True, slots=True)
 class InjectResult:
     """What :meth:`Delivery.inject` did."""
@@ -203,7 +223,9 @@ class Delivery:
         tmp_dir: Path | None = None,
         queue_kick: Callable[[], None] = lambda: None,
         new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+        lists: ListExpander | None = None,
     ) -> None:
+        self._lists = lists
         self._db = database
         self._blobs = blob_store
         self._router = router
@@ -370,6 +392,70 @@ class Delivery:
                 )
         return out
 
+    async def expand_lists(
+        self, decisions: Sequence[tuple[str, RecipientParams, RecipientDecision]]
+    ) -> list[tuple[str, RecipientParams, RecipientDecision]]:
+        """Replace list targets by their members' routes (nested lists, cycles cut)."""
+        out: list[tuple[str, RecipientParams, RecipientDecision]] = []
+        for recipient, params, decision in decisions:
+            if not any(isinstance(t, ListTarget) for t in decision.targets):
+                out.append((recipient, params, decision))
+                continue
+            targets: list[RouteTarget] = []
+            for target in decision.targets:
+                if isinstance(target, ListTarget):
+                    targets.extend(await self._list_targets(target.name, frozenset(), 0))
+                else:
+                    targets.append(target)
+            expanded = RecipientDecision(None, decision.disposition, tuple(targets))
+            out.append((recipient, params, expanded))
+        return out
+
+    async def _list_targets(self, name: str, seen: frozenset[str], depth: int) -> list[RouteTarget]:
+        if self._lists is None:
+            self._log.warn("list {name} cannot be expanded: no lists service", name=name)
+            return []
+        if name in seen or depth >= MAX_LIST_DEPTH:
+            self._log.warn("list {name} nested too deep or in a cycle", name=name)
+            return []
+        seen = seen | {name}
+        snapshot = await self._router.snapshot()
+        members: Sequence[str] = await self._lists.members(name)
+        out: list[RouteTarget] = []
+        for member in members:
+            entry = member.strip()
+            if "@" not in entry and not entry.upper().startswith("SMTP:"):
+                kind = snapshot.directory.kind_of(entry)
+                if kind is NameKind.LIST:
+                    out.extend(await self._list_targets(entry.casefold(), seen, depth + 1))
+                elif kind is NameKind.USER:
+                    out.append(UserTarget(entry.casefold()))
+                elif kind is NameKind.GROUP:
+                    out.append(GroupTarget(entry.casefold()))
+                else:
+                    self._log.warn("list {name}: unknown member {m!r}", name=name, m=entry)
+                continue
+            if entry.upper().startswith("SMTP:"):
+                try:
+                    out.append(parse_lan_forward(entry))
+                except ValueError:
+                    self._log.warn("list {name}: bad member {m!r}", name=name, m=entry)
+                continue
+            try:
+                mailbox = parse_mailbox(entry, smtputf8=True)
+            except AddressError:
+                self._log.warn("list {name}: bad member {m!r}", name=name, m=entry)
+                continue
+            resolution = await self._router.resolve(mailbox)
+            if resolution.outcome is Outcome.REMOTE:
+                out.append(RemoteTarget(mailbox))
+            for target in resolution.targets:
+                if isinstance(target, ListTarget):
+                    out.extend(await self._list_targets(target.name, seen, depth + 1))
+                elif not (isinstance(target, RemoteTarget) and target.hosted_elsewhere):
+                    out.append(target)
+        return out
+
     def plan(
         self,
         principal: Principal | None,
@@ -424,9 +510,8 @@ class Delivery:
                     )
                 elif isinstance(target, DiscardTarget):
                     discarded = True
-                elif isinstance(target, ListTarget):
-                    # TODO(#lists): expand through the lists use case when it lands.
-                    self._log.warn("list target {name} not expandable yet", name=target.name)
+                elif isinstance(target, ListTarget):  # pragma: no cover - expand_lists ran
+                    self._log.warn("unexpanded list target {name}", name=target.name)
         if not users and not internet and not lan and not discarded:
             # Nothing left to deliver to (targets vanished): never drop accepted mail.
             self._log.warn("no deliverable target; giving the message to the administrator")
@@ -508,6 +593,7 @@ class Delivery:
         decisions = await self._decisions_for(context, envelope)
         if not decisions:
             raise ReplyError(SMTP_RECIPIENT_UNKNOWN)
+        decisions = await self.expand_lists(decisions)
         snapshot = await self._router.snapshot()
         plan = self.plan(context.principal, envelope.sender, decisions, snapshot)
         self._check_size(context, plan, spool.size, snapshot)
@@ -588,6 +674,7 @@ class Delivery:
         if not decisions:
             body.discard()
             return InjectResult("", (), tuple(unrecognised), tuple(ignored))
+        decisions = await self.expand_lists(decisions)
         snapshot = await self._router.snapshot()
         plan = self.plan(None, sender, decisions, snapshot)
         queue_id = self._new_id()

@@ -31,13 +31,14 @@ class GroupRow:
 
 
 def list_groups(conn: Connection) -> list[GroupRow]:
-    counts = dict(
-        conn.execute(
+    counts: dict[int, int] = {
+        int(group_id): int(n)
+        for group_id, n in conn.execute(
             select(users_table.c.primary_group_id, func.count())
             .where(users_table.c.primary_group_id.is_not(None))
             .group_by(users_table.c.primary_group_id)
         ).all()
-    )
+    }
     return [GroupRow(g, int(counts.get(g.id, 0))) for g in groups.list_all(conn)]
 
 
@@ -83,8 +84,7 @@ def update_group(conn: Connection, group_id: int, **changes: Any) -> Group:
             value = str(value).strip()
             if value and ("@" not in value or any(c.isspace() for c in value)):
                 raise AdminError(
-                    "the reply address must be an address like info@example.com "
-                    "or *@example.com"
+                    "the reply address must be an address like info@example.com or *@example.com"
                 )
         else:
             raise AdminError(f"unknown group setting {key!r}")

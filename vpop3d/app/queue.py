@@ -59,6 +59,7 @@ LEASE_SECONDS = "queue.lease_seconds"  # 120
 LAN_RETRY = "lan.retry_minutes"  # "5,10,30,60,120,240"
 LAN_MAX_RETRY_HOURS = "lan.max_retry_hours"  # 120
 LAN_WARN_AFTER_HOURS = "lan.warn_after_hours"  # 4
+MX_PORT = "queue.mx_port"  # 25; another port only for tests against loopback sinks
 BATV_ENABLED = "batv.enabled"  # False
 BATV_SECRET = "batv.secret"  # ""  # noqa: S105  a settings key, not a secret
 

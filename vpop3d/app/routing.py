@@ -8,7 +8,7 @@ and webmail share.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from vpop3d.store.db import Database
 from vpop3d.store.rows import Group, Mapping
 
 __all__ = [
+    "ListNames",
     "LocalUser",
     "Router",
     "RoutingSnapshot",
@@ -165,8 +166,15 @@ def _mapping_kind(mapping: Mapping) -> MappingKind:
     return MappingKind.ALWAYS if found is MappingKind.FROM else found
 
 
-def load_snapshot(conn: Connection) -> RoutingSnapshot:
-    """Read everything routing needs, in the caller's transaction (blocking)."""
+ListNames = Callable[[Connection], Iterable[str]]
+
+
+def load_snapshot(conn: Connection, list_names: ListNames | None = None) -> RoutingSnapshot:
+    """Read everything routing needs, in the caller's transaction (blocking).
+
+    ``list_names`` is the lists feature's repo function for list names (the shared
+    user/list/group namespace, manual L1708); without it no name is a list.
+    """
     domain_rows = domains_repo.list_all(conn)
     default = domains_repo.default(conn)
     group_rows = groups_repo.list_all(conn)
@@ -207,7 +215,11 @@ def load_snapshot(conn: Connection) -> RoutingSnapshot:
     return RoutingSnapshot(
         domains=LocalDomains.of(d.name for d in domain_rows),
         default_domain=default.name if default else None,
-        directory=Directory.of(users=users, groups=(g.name for g in group_rows)),
+        directory=Directory.of(
+            users=users,
+            lists=list_names(conn) if list_names is not None else (),
+            groups=(g.name for g in group_rows),
+        ),
         mappings=tuple(rows),
         users=users,
         group_members={name: tuple(names) for name, names in members.items()},
@@ -226,9 +238,11 @@ class Router:
         *,
         setting: Callable[[str, bool], bool] = lambda _key, default: default,
         settings: SettingsReader | None = None,
+        list_names: ListNames | None = None,
         ttl: float = 2.0,
     ) -> None:
         self._db = database
+        self._list_names = list_names
         self._clock = clock
         self._setting = setting
         self._settings = settings
@@ -242,7 +256,7 @@ class Router:
     async def snapshot(self) -> RoutingSnapshot:
         now = self._clock.seconds()
         if self._cached is None or now - self._stamp > self._ttl:
-            loaded: Deferred[RoutingSnapshot] = self._db.read(load_snapshot)
+            loaded: Deferred[RoutingSnapshot] = self._db.read(load_snapshot, self._list_names)
             self._cached = await loaded
             self._stamp = now
         return self._cached

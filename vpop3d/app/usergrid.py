@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from vpop3d.store.tables import folders, groups, messages, users
 
@@ -31,9 +31,7 @@ class NumericFilter:
     high: int | None
 
     def matches(self, value: int) -> bool:
-        return (self.low is None or value >= self.low) and (
-            self.high is None or value <= self.high
-        )
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
 
 def parse_numeric_filter(text: str) -> NumericFilter:

@@ -215,6 +215,9 @@ DEFAULT_MULTIPLIERS: Mapping[IDSEvent, int] = {
 }
 
 
+_MAX_EVENTS_PER_IP = 5000
+
+
 @dataclass(frozen=True, slots=True)
 class BlockEntry:
     network: IPNetwork
@@ -245,7 +248,14 @@ class IDSScorer:
     def record(self, ip: str, event: IDSEvent, now: float) -> None:
         """Log an event; it is only evaluated at the IP's next connection."""
         key = str(normalise_ip(ip))
-        self._events.setdefault(key, []).append((now, event))
+        events = self._events.setdefault(key, [])
+        events.append((now, event))
+        if len(events) > _MAX_EVENTS_PER_IP:  # bound memory for very busy clients
+            del events[: len(events) - _MAX_EVENTS_PER_IP]
+
+    def event_count(self, ip: str) -> int:
+        """How many events are kept for ``ip`` (the "View Event Log" size)."""
+        return len(self._events.get(str(normalise_ip(ip)), ()))
 
     def add_never_block(self, cidr: str) -> None:
         """Adding a Never Block entry removes matching Block List entries (L7079)."""

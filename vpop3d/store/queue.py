@@ -49,9 +49,13 @@ def enqueue(
     body_type: str | None = None,
     smtputf8: bool = False,
     source: str = "",
+    now: float | None = None,
 ) -> int:
-    """Add a message for outbound delivery; the caller holds one blob reference for it."""
-    now = time.time()
+    """Add a message for outbound delivery; the caller holds one blob reference for it.
+
+    ``now`` (default: the wall clock) stamps creation and first due time.
+    """
+    now = time.time() if now is None else now
     pk = conn.execute(
         insert(queue).values(
             kind=kind,
