@@ -102,7 +102,32 @@ def _parser() -> argparse.ArgumentParser:
         "password change; 'no' wipes them)",
     )
     plain.add_argument("enabled", type=_bool)
+    _outbound_parsers(sub)
     return parser
+
+
+def _outbound_parsers(sub: Any) -> None:
+    """``queue`` (list, show, retry, delete, bounce, hold, unhold) and ``dkim keygen``."""
+    queue = sub.add_parser("queue", help="the outgoing mail queue").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    queue.add_parser("list", help="list queued messages and their recipients")
+    for verb, text in (
+        ("show", "show one entry with each recipient's state and last error"),
+        ("retry", "send at the next run, whatever the retry back-off says"),
+        ("delete", "drop an entry without a bounce"),
+        ("bounce", "fail its open recipients and send the sender a DSN"),
+        ("hold", "never send it until unheld"),
+        ("unhold", "allow it to be sent again"),
+    ):
+        queue.add_parser(verb, help=text).add_argument("id", type=int)
+    dkim = sub.add_parser("dkim", help="DKIM signing keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    keygen = dkim.add_parser("keygen", help="make a key for DOMAIN and print its DNS TXT record")
+    keygen.add_argument("domain")
+    keygen.add_argument("--selector", default="vpop3d")
+    keygen.add_argument("--bits", type=int, default=2048)
 
 
 def _open(config: BootConfig) -> Database:
@@ -196,7 +221,62 @@ def _auth(args: argparse.Namespace, db: Database) -> None:
         print("CRAM-MD5 and APOP disabled; stored plaintext-equivalent secrets were wiped")
 
 
+def _queue(args: argparse.Namespace, db: Database) -> None:
+    import time
+
+    from vpop3d.app import outqueue
+    from vpop3d.store.blobs import make_blob_store
+
+    try:
+        if args.action == "list":
+            for line in db.read_sync(outqueue.list_entries):
+                when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(line.created_at))
+                held = " held" if line.held else ""
+                rcpts = ", ".join(f"{r.address} ({r.state})" for r in line.recipients)
+                print(
+                    f"{line.id}\t{line.kind}{held}\t{when}\t<{line.sender}>\t{line.size}\t{rcpts}"
+                )
+        elif args.action == "show":
+            entry = db.read_sync(outqueue.show, args.id)
+            print(f"id: {entry.id}\nkind: {entry.kind}\nfrom: <{entry.sender}>\nsize: {entry.size}")
+            print(f"held: {'yes' if entry.held else 'no'}")
+            for r in entry.recipients:
+                print(f"to: <{r.address}> {r.state} attempts={r.attempts} {r.last_error}".rstrip())
+        elif args.action == "retry":
+            count = db.run_sync(outqueue.retry, args.id, time.time())
+            print(f"{count} recipient(s) will be retried at the next run")
+        elif args.action == "delete":
+            db.run_sync(outqueue.delete, args.id)
+            print(f"queue entry {args.id} deleted")
+        elif args.action in ("hold", "unhold"):
+            db.run_sync(outqueue.hold, args.id, args.action == "hold")
+            print(f"queue entry {args.id} {args.action}")
+        else:
+            config = load(args.config)
+            blobs = make_blob_store(config.blob_store, config.data_dir)
+            count = db.run_sync(
+                lambda conn: outqueue.bounce(
+                    conn, blobs, args.id, reporting_mta=config.hostname, now=time.time()
+                )
+            )
+            print(f"{count} recipient(s) bounced")
+    except outqueue.QueueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _dkim(args: argparse.Namespace, db: Database) -> None:
+    from vpop3d.app.dkim import keygen
+
+    config = load(args.config)
+    record = keygen(config.data_dir / "dkim", args.domain.lower(), args.selector, args.bits)
+    print(f"key written to {config.data_dir / 'dkim' / (args.domain.lower() + '.key')}")
+    print("publish this DNS record:")
+    print(record)
+
+
 HANDLERS: dict[str, Handler] = {
+    "queue": _queue,
+    "dkim": _dkim,
     "user": _user,
     "domain": _domain,
     "mapping": _mapping,

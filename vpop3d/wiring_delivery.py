@@ -12,14 +12,19 @@ listener, and later by collectors, lists and webmail:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+from twisted.internet.defer import Deferred, succeed
 
 from vpop3d.app.access import AccessAwareAuthenticator, AccessControl, facts_from_proc_route
 from vpop3d.app.delivery import Delivery
 from vpop3d.app.routing import Router
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from vpop3d.context import ServerContext
 
 PROC_ROUTE = Path("/proc/net/route")  # Linux; elsewhere only loopback is "local"
@@ -45,6 +50,24 @@ def shared_access(context: ServerContext) -> AccessControl:
     return cast(AccessControl, context.shared("access", make))
 
 
+class _LazyLists:
+    """The lists feature, looked up when needed: ``context.extras["lists"]`` (with
+    ``members(name)``) and ``context.extras["lists.names"]`` (``fn(conn)``)."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self._context = context
+
+    def members(self, name: str) -> Deferred[Sequence[str]]:
+        service = self._context.extras.get("lists")
+        if service is None:
+            return succeed([])
+        return cast(Deferred[Sequence[str]], service.members(name))
+
+    def names(self, conn: Connection) -> Iterable[str]:
+        names = self._context.extras.get("lists.names")
+        return cast(Iterable[str], names(conn)) if callable(names) else ()
+
+
 def shared_router(context: ServerContext) -> Router:
     def make() -> Router:
         return Router(
@@ -52,6 +75,7 @@ def shared_router(context: ServerContext) -> Router:
             context.reactor,
             setting=context.settings.get_bool,
             settings=context.settings,
+            list_names=_LazyLists(context).names,
         )
 
     return cast(Router, context.shared("router", make))
@@ -79,6 +103,7 @@ def shared_delivery(context: ServerContext, queue_kick: Any = None) -> Delivery:
             hostname=context.config.hostname,
             tmp_dir=context.config.data_dir / "tmp",
             queue_kick=kick,
+            lists=_LazyLists(context),
         )
 
     return cast(Delivery, context.shared("delivery", make))

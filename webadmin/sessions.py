@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -29,6 +30,8 @@ class Session:
     last_seen: float
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) for next page
+    wizard: Any = None  # the Setup Wizard's answers until Finish (never stored before)
+    wizard_skipped: bool = False
 
     def check_csrf(self, offered: str | None) -> bool:
         return offered is not None and hmac.compare_digest(self.csrf, offered)

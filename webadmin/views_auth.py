@@ -14,7 +14,7 @@ from twisted.web.server import Request
 
 from vpop3d.app import accounts
 from vpop3d.core.reply import LoginFailed
-from webadmin import views_system
+from webadmin import views_system, views_wizard
 from webadmin.forms import arg
 from webadmin.guard import Halt, Viewer, Web
 from webadmin.security import peer_ip
@@ -75,6 +75,10 @@ def register(app: Klein, web: Web) -> None:
         if not viewer.is_admin or not web.admin_ip_ok(request):
             raise web.redirect(request, "/webmail/")
         viewer = await web.admin_page(request)
+        if arg(request, "firstconfig") == "1":
+            raise web.redirect(request, "/admin/wizard.html?start=1")
+        if views_wizard.should_offer(web, viewer):
+            return views_wizard.offer_page(web, viewer)
         return await views_system.landing(web, request, viewer)
 
     @app.route("/admin/login", methods=["POST"])

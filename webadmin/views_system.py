@@ -10,8 +10,9 @@ from klein import Klein
 from sqlalchemy import Connection, func, select
 from twisted.web.server import Request
 
-from vpop3d.app import accounts
-from vpop3d.store import events, queue
+from vpop3d.app import accounts, wizard
+from vpop3d.app.connectors import SCHEDULE_ENABLED
+from vpop3d.store import connectors, events, queue, settings
 from vpop3d.store.rows import Event
 from vpop3d.store.tables import mappings as mappings_table
 from vpop3d.store.tables import messages
@@ -34,6 +35,11 @@ class Dashboard:
     received_today: int
     queued_today: int
     errors: list[Event]
+    connections: int = 0
+    senders_ready: int = 0  # senders that can send (relay servers given, or direct)
+    collectors: int = 0
+    schedule_items: int = 0
+    schedule_enabled: bool = False
 
 
 def _midnight() -> float:
@@ -67,6 +73,15 @@ def dashboard_data(conn: Connection) -> Dashboard:
             ).scalar_one()
         ),
         errors=[e for e in events.recent(conn, 50) if e.level in ("error", "warning")][:10],
+        connections=len(connectors.list_connections(conn)),
+        senders_ready=sum(
+            1
+            for s in connectors.list_senders(conn)
+            if s["method"] == "direct" or str(s["relay_servers"]).strip()
+        ),
+        collectors=len(settings.get(conn, wizard.COLLECTORS_KEY, []) or []),
+        schedule_items=len(connectors.list_schedule(conn)),
+        schedule_enabled=bool(settings.get(conn, SCHEDULE_ENABLED, False)),
     )
 
 
@@ -78,6 +93,16 @@ def checklist(data: Dashboard) -> list[tuple[str, bool, str, str]]:
             bool(data.domains and data.default_domain),
             ", ".join(data.domains) or "none",
             "/admin/localmail.html",
+        ),
+        ("Connection", data.connections > 0, f"{data.connections} defined", ""),
+        ("Mail Sender (if needed)", data.senders_ready > 0, f"{data.senders_ready} ready", ""),
+        ("Mail Collector(s) (if needed)", True, f"{data.collectors} defined", ""),
+        (
+            "Connection Schedule",
+            data.schedule_items > 0 and data.schedule_enabled,
+            f"{data.schedule_items} item(s), scheduling "
+            + ("enabled" if data.schedule_enabled else "disabled"),
+            "",
         ),
         ("Users", data.users > 0, f"{data.users} defined", "/admin/users.html"),
         ("Mappings (if needed)", True, f"{data.mappings} defined", "/admin/mappings.html"),

@@ -7,7 +7,7 @@ stay synchronous (no reactor), while every query hits the real database.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -128,11 +128,31 @@ class World:
         return SMTPContext(listener, ip, "client.example.net", secure, principal)
 
 
-def make_world(stack: Stack) -> World:
+@dataclass
+class FakeLists:
+    """Lists by name → member entries, standing in for the lists feature."""
+
+    lists: dict[str, list[str]] = field(default_factory=dict)
+
+    def names(self, conn: Connection) -> list[str]:
+        return list(self.lists)
+
+    def members(self, name: str) -> Deferred[Sequence[str]]:
+        return succeed(self.lists.get(name, []))
+
+
+def make_world(stack: Stack, lists: FakeLists | None = None) -> World:
     db = SyncDatabase(stack.db)
     clock = Clock()
     clock.advance(1_800_000_000)
-    router = Router(db, clock, setting=stack.settings.get_bool, settings=stack.settings, ttl=0.0)
+    router = Router(
+        db,
+        clock,
+        setting=stack.settings.get_bool,
+        settings=stack.settings,
+        list_names=lists.names if lists is not None else None,
+        ttl=0.0,
+    )
     access = AccessControl(stack.settings, clock, facts=FACTS)
     notifier = RecordingNotifier()
     kicks: list[int] = []
@@ -149,6 +169,7 @@ def make_world(stack: Stack) -> World:
         tmp_dir=stack.data_dir / "tmp",
         queue_kick=lambda: kicks.append(1),
         new_id=lambda: f"Q{next(counter)}",
+        lists=lists,
     )
     return World(stack, db, clock, router, access, notifier, delivery, kicks)
 

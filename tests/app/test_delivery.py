@@ -693,3 +693,62 @@ def test_inject_smtp_source_queues_remote(world: World) -> None:
     [entry] = queued(world)
     assert entry.sender == ""
     assert len(inbox(world, "fred")) == 1
+
+
+def test_check32_distribution_list(stack: Stack) -> None:
+    """Check 32: team = fred, r@remote.test, list sub (kate): BCC fan-out, headers untouched."""
+    from tests.app.delivery_support import FakeLists
+
+    stack.add_domain("a.test")
+    for name in ("fred", "kate"):
+        stack.add_user(name)
+    lists = FakeLists({"team": ["fred", "r@remote.test", "sub", "team"], "sub": ["kate@a.test"]})
+    world = make_world(stack, lists)
+    send(world, world.context(), "x@remote.test", "team@a.test")
+    [fred_copy] = inbox(world, "fred")
+    assert fred_copy.endswith(BODY)
+    assert len(inbox(world, "kate")) == 1
+    [entry] = queued(world)
+    assert [r[0] for r in entry.recipients] == ["r@remote.test"]
+
+
+def test_list_without_lists_service_expands_to_nothing(world: World) -> None:
+    """Without a lists service a list target expands to no targets (the plan then
+    hands the message to the administrator rather than dropping it)."""
+    from vpop3d.core.mapping import ListTarget
+    from vpop3d.core.policy import RecipientDecision
+    from vpop3d.ports import RecipientParams
+
+    decisions = [
+        ("team@a.test", RecipientParams(), RecipientDecision(None, targets=(ListTarget("team"),)))
+    ]
+    expanded = result(Deferred.fromCoroutine(world.delivery.expand_lists(decisions)))
+    assert expanded[0][2].targets == ()
+
+
+def test_lazy_lists_lookup() -> None:
+    """The wiring finds the lists feature in context.extras when it is needed."""
+    from tests.app.delivery_support import FakeLists
+    from vpop3d.wiring_delivery import _LazyLists
+
+    class Context:
+        extras: dict[str, Any] = {}
+
+    context = Context()
+    lazy = _LazyLists(context)  # type: ignore[arg-type]
+    assert result(lazy.members("team")) == []
+    assert list(lazy.names(None)) == []  # type: ignore[arg-type]
+    fake = FakeLists({"team": ["fred"]})
+    context.extras.update({"lists": fake, "lists.names": fake.names})
+    assert result(lazy.members("team")) == ["fred"]
+    assert list(lazy.names(None)) == ["team"]  # type: ignore[arg-type]
+
+
+def test_helo_session_received_with_smtp(world: World) -> None:
+    """A HELO (not EHLO) session is recorded as "with SMTP" (RFC 3848 §2)."""
+    from dataclasses import replace
+
+    ctx = replace(world.context(), esmtp=False)
+    send(world, ctx, "x@remote.test", "fred@a.test")
+    [stored] = inbox(world, "fred")
+    assert b"\twith SMTP id Q1" in stored

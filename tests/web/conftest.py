@@ -50,9 +50,11 @@ def new_client(web_context: ServerContext) -> Callable[[], Client]:
 
 
 @pytest.fixture
-def admin(stack: Stack, new_client: Callable[[], Client]) -> Client:
-    """A client logged in as an administrator who has set a password."""
+def admin(stack: Stack, new_client: Callable[[], Client], web_context: ServerContext) -> Client:
+    """A client logged in as an administrator who has set a password (wizard not offered)."""
     stack.add_user("boss", "bosspass", is_admin=True)
+    stack.put_setting("wizard.dont_ask", True)
+    web_context.settings.load_sync()
     client = new_client()
     reply = client.login("boss", "bosspass")
     assert reply.code == 303

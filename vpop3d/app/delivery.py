@@ -447,12 +447,15 @@ class Delivery:
                 self._log.warn("list {name}: bad member {m!r}", name=name, m=entry)
                 continue
             resolution = await self._router.resolve(mailbox)
-            if resolution.outcome is Outcome.REMOTE:
+            if resolution.outcome is Outcome.REMOTE:  # incl. *REMOTE: send it out
                 out.append(RemoteTarget(mailbox))
+                continue
             for target in resolution.targets:
                 if isinstance(target, ListTarget):
                     out.extend(await self._list_targets(target.name, seen, depth + 1))
-                elif not (isinstance(target, RemoteTarget) and target.hosted_elsewhere):
+                elif isinstance(target, RemoteTarget) and target.hosted_elsewhere:
+                    out.append(RemoteTarget(target.address))
+                else:
                     out.append(target)
         return out
 
@@ -556,6 +559,7 @@ class Delivery:
                 by_host=self._hostname,
                 when=datetime.fromtimestamp(self._clock.seconds(), UTC),
                 queue_id=queue_id,
+                esmtp=context.esmtp,
                 tls_description=tls,
                 authenticated=context.principal is not None,
                 smtputf8=envelope.params.smtputf8,

@@ -56,6 +56,7 @@ from vpop3d.store.queue import ClaimedEntry, DueRecipient
 
 # Settings keys and defaults (list these for the admin UI).
 LEASE_SECONDS = "queue.lease_seconds"  # 120
+POLL_SECONDS = "queue.poll_seconds"  # 60: how often due retries are looked for
 LAN_RETRY = "lan.retry_minutes"  # "5,10,30,60,120,240"
 LAN_MAX_RETRY_HOURS = "lan.max_retry_hours"  # 120
 LAN_WARN_AFTER_HOURS = "lan.warn_after_hours"  # 4
@@ -183,6 +184,7 @@ class QueueRunner(Service):
         self._held: dict[int, str] = {}  # queue id -> lease owner, while sending
         self._loop: LoopingCall | None = None
         self._renewer: LoopingCall | None = None
+        self._poller: LoopingCall | None = None
         self._first: IDelayedCall | None = None
         self._kick_call: IDelayedCall | None = None
 
@@ -198,6 +200,11 @@ class QueueRunner(Service):
         self._renewer.clock = self._reactor
         self._renewer.start(max(self._lease_ttl() / 3, 1.0), now=False).addErrback(
             lambda f: self._log.failure("lease renewal stopped", f)
+        )
+        self._poller = LoopingCall(self.poll)
+        self._poller.clock = self._reactor
+        self._poller.start(max(self._settings.get_int(POLL_SECONDS, 60), 1), now=False).addErrback(
+            lambda f: self._log.failure("queue poll stopped", f)
         )
         # Tick at the start of each minute (the schedule has minute resolution).
         self._first = self._reactor.callLater(60 - now % 60, self._start_loop)
@@ -216,7 +223,7 @@ class QueueRunner(Service):
         for call in (self._first, self._kick_call):
             if call is not None and call.active():
                 call.cancel()
-        for loop in (self._loop, self._renewer):
+        for loop in (self._loop, self._renewer, self._poller):
             if loop is not None and loop.running:
                 loop.stop()
 
@@ -231,9 +238,14 @@ class QueueRunner(Service):
         self._spawn("lan", self.run_lan)
         self._spawn("immediate", self._immediate)
 
-    def tick(self) -> Deferred[None]:
-        """Once a minute: LAN retries, schedule items due now, retries when online."""
+    def poll(self) -> None:
+        """Every poll interval: due LAN retries, and Internet retries while online."""
         self._spawn("lan", self.run_lan)
+        if self._settings.get_bool(config.RETRY_WHEN_ONLINE, True):
+            self._spawn("immediate", self._immediate)
+
+    def tick(self) -> Deferred[None]:
+        """At each minute: the schedule items due now (seed-3 §17)."""
         return Deferred.fromCoroutine(self._scheduled())
 
     async def _scheduled(self) -> None:
@@ -253,8 +265,6 @@ class QueueRunner(Service):
         )
         for connection_id in sorted(due):
             self._spawn(f"conn:{connection_id}", self._runner_for(connection_id))
-        if self._settings.get_bool(config.RETRY_WHEN_ONLINE, True):
-            self._spawn("immediate", self._immediate)
 
     def _runner_for(self, connection_id: int) -> Callable[[], Coroutine[Any, Any, Any]]:
         async def run() -> RunReport:
@@ -314,15 +324,13 @@ class QueueRunner(Service):
         return self._db.write(renew_all)
 
     async def _claim(self, kind: str, owner: str) -> list[ClaimedEntry]:
-        claimed = await self._db.write(
-            lambda conn: queue_repo.claim_due(
-                conn,
-                now=self._reactor.seconds(),
-                owner=owner,
-                ttl=self._lease_ttl(),
-                kind=kind,
+        def claim(conn: Connection) -> list[ClaimedEntry]:
+            queue_repo.sweep_finished(conn)
+            return queue_repo.claim_due(
+                conn, now=self._now(), owner=owner, ttl=self._lease_ttl(), kind=kind
             )
-        )
+
+        claimed = await self._db.write(claim)
         for entry in claimed:
             self._held[entry.id] = owner
         return claimed
@@ -578,7 +586,17 @@ class QueueRunner(Service):
                     for rcpt in item.recipients:
                         self._note(ledger, report, rcpt, reply, None)
                 return
-            targets = [Target(h.name, h.addresses, h.port, h.username, h.password) for h in hosts]
+            mx_port = self._settings.get_int(MX_PORT, 25)
+            targets = [
+                Target(
+                    h.name,
+                    h.addresses,
+                    mx_port if h.port == 25 else h.port,
+                    h.username,
+                    h.password,
+                )
+                for h in hosts
+            ]
             connected = await self._send_group(
                 items, targets, options, policy, ledger, report, return_path
             )

@@ -8,6 +8,7 @@ and webmail share.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -181,6 +182,9 @@ def load_snapshot(conn: Connection, list_names: ListNames | None = None) -> Rout
     groups_by_id = {g.id: g for g in group_rows}
     users: dict[str, LocalUser] = {}
     members: dict[str, list[str]] = {g.name: [] for g in group_rows}
+    secondary_by_user: dict[int, list[int]] = defaultdict(list)
+    for user_id, group_id in users_repo.all_secondary_groups(conn) if group_rows else ():
+        secondary_by_user[user_id].append(group_id)
     for row in users_repo.list_all(conn):
         own = UserSettings(
             enabled=row.enabled,
@@ -192,7 +196,7 @@ def load_snapshot(conn: Connection, list_names: ListNames | None = None) -> Rout
         users[row.name.casefold()] = LocalUser(row.id, row.name, merged)
         if group is not None:
             members[group.name].append(row.name)
-        for gid in users_repo.secondary_groups(conn, row.id) if group_rows else ():
+        for gid in secondary_by_user.get(row.id, ()):
             secondary = groups_by_id.get(gid)
             if secondary is not None and row.name not in members[secondary.name]:
                 members[secondary.name].append(row.name)

@@ -20,6 +20,8 @@ def _row(r: Row[Any]) -> Mapping:
         targets=tuple(json.loads(r.targets)),
         direction=r.direction,
         enabled=bool(r.enabled),
+        kind=r.kind,
+        collector_id=r.collector_id,
     )
 
 
@@ -29,7 +31,15 @@ def list_all(conn: Connection) -> list[Mapping]:
     ]
 
 
-def add(conn: Connection, pattern: str, targets: Sequence[str], direction: str = "to") -> Mapping:
+def add(
+    conn: Connection,
+    pattern: str,
+    targets: Sequence[str],
+    direction: str = "to",
+    *,
+    kind: str = "always",
+    collector_id: int | None = None,
+) -> Mapping:
     position = (
         int(conn.execute(select(func.coalesce(func.max(mappings.c.position), 0))).scalar_one()) + 1
     )
@@ -40,10 +50,14 @@ def add(conn: Connection, pattern: str, targets: Sequence[str], direction: str =
             direction=direction,
             position=position,
             enabled=True,
+            kind=kind,
+            collector_id=collector_id,
         )
     ).inserted_primary_key
     assert pk is not None
-    return Mapping(int(pk[0]), position, pattern, tuple(targets), direction, True)
+    return Mapping(
+        int(pk[0]), position, pattern, tuple(targets), direction, True, kind, collector_id
+    )
 
 
 def remove(conn: Connection, mapping_id: int) -> bool:

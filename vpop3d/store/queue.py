@@ -320,6 +320,17 @@ def finish(conn: Connection, queue_id: int) -> bool:
     return remove(conn, queue_id)
 
 
+def sweep_finished(conn: Connection) -> int:
+    """Remove entries left with no open recipient (a run killed after its last 250)."""
+    open_ids = (
+        select(queue_recipients.c.queue_id)
+        .where(queue_recipients.c.state.in_(OPEN_STATES))
+        .scalar_subquery()
+    )
+    done = conn.execute(select(queue.c.id).where(queue.c.id.not_in(open_ids))).scalars().all()
+    return sum(1 for queue_id in done if remove(conn, int(queue_id)))
+
+
 def retry(conn: Connection, queue_id: int, now: float) -> int:
     """Force Retry (seed-2 §5.1): open recipients become due now; returns how many."""
     return int(

@@ -54,6 +54,8 @@ class Mapping:
     targets: tuple[str, ...]
     direction: str  # "to" | "from"
     enabled: bool
+    kind: str = "always"  # "always" | "smtp" | "pop3": which mail the mapping applies to
+    collector_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

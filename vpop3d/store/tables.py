@@ -112,6 +112,8 @@ mappings = Table(
     Column("pattern", String(320), nullable=False),
     Column("targets", Text, nullable=False),
     Column("direction", String(8), nullable=False, default="to"),
+    Column("kind", String(8), nullable=False, default="always"),  # always | smtp | pop3
+    Column("collector_id", Integer, nullable=True),  # only for mail downloaded by it
     Column("enabled", Boolean, nullable=False, default=True),
     sqlite_autoincrement=True,
 )

@@ -92,3 +92,9 @@ def set_secondary_groups(conn: Connection, user_id: int, group_ids: list[int]) -
     conn.execute(delete(user_groups).where(user_groups.c.user_id == user_id))
     for gid in group_ids:
         conn.execute(insert(user_groups).values(user_id=user_id, group_id=gid))
+
+
+def all_secondary_groups(conn: Connection) -> list[tuple[int, int]]:
+    """Every (user_id, group_id) secondary membership, in one query."""
+    rows = conn.execute(select(user_groups.c.user_id, user_groups.c.group_id))
+    return [(int(r.user_id), int(r.group_id)) for r in rows]

@@ -94,3 +94,13 @@
     cell.addEventListener("focus", () => say(cell.title));
   });
 })();
+// Setup Wizard page 4: show only the fields of the chosen collector kind.
+(function () {
+  const select = document.getElementById("collect");
+  if (!select) return;
+  const sync = () => document.querySelectorAll("fieldset[data-collect]").forEach((set) => {
+    set.hidden = set.dataset.collect !== select.value;
+  });
+  select.addEventListener("change", sync);
+  sync();
+})();
