@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -31,11 +33,7 @@ def test_schema_refused_when_behind_without_auto_migrate(tmp_path: Path) -> None
     """An empty database with auto_migrate off raises a SchemaError naming the fix."""
     engine = create_engine(empty_database(tmp_path))
     try:
-        try:
+        with pytest.raises(migrate.SchemaError, match="vpop3d migrate"):
             migrate.ensure(engine, auto_migrate=False)
-        except migrate.SchemaError as exc:
-            assert "vpop3d migrate" in str(exc)
-        else:
-            raise AssertionError("an empty database was accepted")
     finally:
         engine.dispose()
