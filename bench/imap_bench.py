@@ -1,6 +1,12 @@
-"""IMAP numbers: SELECT/FETCH/SEARCH on a huge folder, and memory per idle IDLE session.
+"""IMAP numbers: mixed load, SELECT/FETCH/SEARCH on a huge folder, memory per IDLE session.
 
-    python bench/imap_bench.py [--big 100000] [--idlers 1000]
+    python bench/imap_bench.py [--users 20] [--clients 10] [--rounds 3]
+                               [--big 100000] [--idlers 1000]
+
+Mixed load: ``--users`` x ``--clients`` client sessions (separate processes, at most
+``--workers`` at once), each ``--rounds`` times: LOGIN, SELECT INBOX, FETCH 1:* (FLAGS
+RFC822.SIZE), FETCH of one body, STORE +FLAGS \\Seen, APPEND, STORE \\Deleted on the
+appended message, EXPUNGE, LOGOUT. Commands/s = all commands / wall time.
 
 The server is vpop3d's IMAP listener (``vpop3d.wiring_imap``) in this process over a
 fresh SQLite store in a temp directory. A folder of ``--big`` messages (rows sharing
@@ -19,12 +25,14 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, insert
-from twisted.internet import reactor, task, threads
+from twisted.internet import task, threads
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
@@ -38,14 +46,14 @@ from vpop3d.app.passwords import secrets_for
 from vpop3d.app.settings import Settings
 from vpop3d.config import ListenerSpec
 from vpop3d.ports import Principal
+from vpop3d.proto.imap.server import IMAPServerFactory
+from vpop3d.proto.imap.session import IMAPConfig
 from vpop3d.store import folders, users
 from vpop3d.store.blobs import FileBlobStore
 from vpop3d.store.db import Database
 from vpop3d.store.messages import new_uidl
 from vpop3d.store.tables import messages as message_table
 from vpop3d.store.tables import metadata
-from vpop3d.proto.imap.server import IMAPServerFactory
-from vpop3d.proto.imap.session import IMAPConfig
 from vpop3d.wiring_imap import build_imap_factory
 
 PASSWORD = "benchpass1"
@@ -121,6 +129,26 @@ class _StubAuth:
     principal: Principal
 
 
+def _client_session(port: int, user: str, rounds: int) -> int:
+    """One client's share of the mixed load; returns the number of commands sent."""
+    commands = 0
+    for _ in range(rounds):
+        client = imaplib.IMAP4("127.0.0.1", port, timeout=120)
+        client.login(user, PASSWORD)
+        client.select("INBOX")
+        client.fetch("1:*", "(FLAGS RFC822.SIZE)")
+        client.fetch("1", "(BODY.PEEK[])")
+        client.store("1", "+FLAGS", "(\\Seen)")
+        client.append("INBOX", None, None, BODY)
+        _, data = client.search(None, "ALL")
+        last = data[0].split()[-1].decode()
+        client.store(last, "+FLAGS", "(\\Deleted)")
+        client.expunge()
+        client.logout()
+        commands += 10
+    return commands
+
+
 async def main(reactor_: Any, args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="imap-bench-"))
     url = f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -128,10 +156,17 @@ async def main(reactor_: Any, args: argparse.Namespace) -> None:
     metadata.create_all(db.engine)
     db.run_sync(first_run, "mail.example.test")
     db.start()
+    try:
+        await run(reactor_, args, tmp, db)
+    finally:
+        db.stop()
+
+
+async def run(reactor_: Any, args: argparse.Namespace, tmp: Path, db: Database) -> None:
     settings = Settings(db)
     settings.load_sync()
     blobs = FileBlobStore(tmp)
-    stored = secrets_for(PASSWORD)
+    stored = secrets_for(PASSWORD, keep_plain=False)
     big_id = db.run_sync(users.add, "big", stored.password_hash).id
     idle_id = db.run_sync(users.add, "idler", stored.password_hash).id
     db.run_sync(fill, blobs, big_id, args.big)
@@ -168,6 +203,25 @@ async def main(reactor_: Any, args: argparse.Namespace) -> None:
         client.logout()
         return out
 
+    loaders = [f"user{n}" for n in range(args.users)]
+    for name in loaders:
+        user_id = db.run_sync(users.add, name, stored.password_hash).id
+        db.run_sync(fill, blobs, user_id, 20)
+    jobs = [name for name in loaders for _ in range(args.clients)]
+
+    def mixed() -> tuple[int, float]:
+        start = time.perf_counter()
+        with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
+            total = sum(pool.map(_client_session, [number] * len(jobs), jobs,
+                                 [args.rounds] * len(jobs)))  # fmt: skip
+        return total, time.perf_counter() - start
+
+    total, seconds = await threads.deferToThread(mixed)
+    print(
+        f"{'mixed load':>20}: {total / seconds:8.1f} commands/s "
+        f"({total} commands, {len(jobs)} sessions x {args.rounds} rounds, {seconds:.1f} s)"
+    )
+
     times = await threads.deferToThread(timed)
     for name, seconds in times.items():
         print(f"{name:>20}: {seconds * 1000:8.1f} ms  ({args.big} messages)")
@@ -195,11 +249,14 @@ async def main(reactor_: Any, args: argparse.Namespace) -> None:
     per = (after - before) / args.idlers
     print(f"{'idle IDLE session':>20}: {per / 1024:8.1f} KiB each ({args.idlers} sessions)")
     await port.stopListening()
-    db.stop()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--idlers", type=int, default=1000)
     options = parser.parse_args()

@@ -19,8 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, protocol, task
+from twisted.internet import reactor as _reactor
 from twisted.protocols.basic import LineReceiver
 
 from vpop3d.app.bootstrap import first_run
@@ -62,12 +64,14 @@ class Sink(LineReceiver):
             self.sendLine(b"354 go")
         elif verb == b"QUIT":
             self.sendLine(b"221 bye")
-            self.transport.loseConnection()
+            if self.transport is not None:
+                self.transport.loseConnection()
         else:
             self.sendLine(b"250 ok")
 
 
 async def run(total: int, domains: int, base: Path) -> float:
+    reactor: Any = _reactor
     url = f"sqlite:///{base / 'bench.sqlite3'}"
     engine = make_engine(url)
     metadata.create_all(engine)
@@ -110,13 +114,15 @@ async def run(total: int, domains: int, base: Path) -> float:
     settings = Settings(db)
     settings.load_sync()
     runner = QueueRunner(db, blobs, settings, reactor, hostname="mail.example.test")
-    started = time.perf_counter()
-    report = await runner.run_connection(cid)
-    elapsed = time.perf_counter() - started
-    assert report.delivered == total, report
-    assert Sink.count == total
-    await listener.stopListening()
-    db.stop()
+    try:
+        started = time.perf_counter()
+        report = await runner.run_connection(cid)
+        elapsed = time.perf_counter() - started
+        assert report.delivered == total, report
+        assert Sink.count == total
+    finally:
+        await defer.maybeDeferred(listener.stopListening)
+        db.stop()
     return total / elapsed
 
 
@@ -128,7 +134,9 @@ def main(argv: list[str]) -> None:
         async def go() -> None:
             rate = await run(total, domains, Path(tmp))
             mode = f"direct to {domains} domains" if domains else "relay"
-            print(f"outbound ({mode}): {total} messages of {len(BODY)} bytes: {rate:.0f} messages/s")
+            print(
+                f"outbound ({mode}): {total} messages of {len(BODY)} bytes: {rate:.0f} messages/s"
+            )
 
         task.react(lambda _r: defer.Deferred.fromCoroutine(go()))
 

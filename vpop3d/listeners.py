@@ -30,6 +30,12 @@ def _smtp(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     return build_smtp_factory(context, spec)
 
 
+def _pop3(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from vpop3d.wiring_pop3 import build_pop3_factory
+
+    return build_pop3_factory(context, spec)
+
+
 def _status(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     from vpop3d.status import StatusFactory
 
@@ -45,9 +51,11 @@ def _ldap(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
 BUILDERS: dict[str, Callable[[ServerContext, ListenerSpec], IProtocolFactory]] = {
     "http": _http,
     "smtp": _smtp,
+    "pop3": _pop3,
     "status": _status,
     "ldap": _ldap,
 }
+
 
 def _outbound_queue(context: ServerContext) -> IService:
     from vpop3d.wiring_outbound import build_queue_runner

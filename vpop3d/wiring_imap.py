@@ -15,6 +15,13 @@ idle_enabled             true      advertise and accept IDLE (L7146)
 max_failed_logins        3         failed logins per session, then BYE (L7147)
 append_limit             52428800  APPENDLIMIT, largest APPEND literal in octets
 autologout               1800      seconds of silence before BYE (at least 1800)
+max_user_logins          20        concurrent sessions per user (L7148)
+max_ip_connections       1002      concurrent connections per address (L7149)
+max_user_fetches         5         concurrent FETCHes per user, 40 s wait (L7150)
+max_server_fetches       50        concurrent FETCHes in the server (L7151)
+max_user_searches        2         concurrent SEARCHes per user, 30 s wait (L7152)
+modseq_poll_interval     5         seconds between checks for other processes' changes
+                                   (global key ``imap.modseq_poll_interval``; 0: off)
 =======================  ========  =============================================
 """
 
@@ -26,7 +33,7 @@ from twisted.internet.interfaces import IProtocolFactory
 
 from vpop3d.app.imapmail import StoreMailStore
 from vpop3d.config import ListenerSpec
-from vpop3d.proto.imap.server import IMAPLimits, IMAPServerFactory
+from vpop3d.proto.imap.server import ConnectionCounter, IMAPLimits, IMAPServerFactory
 from vpop3d.proto.imap.session import IMAPConfig
 
 if TYPE_CHECKING:
@@ -72,15 +79,29 @@ def build_imap_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolF
     hostname = context.config.hostname
     store = context.shared(
         "imap.mailstore",
-        lambda: StoreMailStore(context.database, context.blob_store, context.bus),
+        lambda: StoreMailStore(
+            context.database,
+            context.blob_store,
+            context.bus,
+            context.reactor,
+            float(settings.get("imap.modseq_poll_interval", 5.0)),
+        ),
     )
     autologout = max(1800.0, float(_setting(settings, spec.name, "autologout", 1800)))
+    limits = IMAPLimits(
+        autologout=autologout,
+        max_logins_per_user=max(1, int(_setting(settings, spec.name, "max_user_logins", 20))),
+        max_connections_per_ip=max(
+            1, int(_setting(settings, spec.name, "max_ip_connections", 1002))
+        ),
+    )
     return IMAPServerFactory(
         lambda: listener_config(settings, spec, hostname, context.tls is not None),
         store,
         context.authenticator,
         context.reactor,
-        IMAPLimits(autologout=autologout),
+        limits,
         tls_context=context.tls,
         implicit_tls=spec.implicit_tls,
+        counter=context.shared("imap.counter", ConnectionCounter),
     )

@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IProtocolFactory
 
 from vpop3d.app.maildrop import StoreMaildropAccess
 from vpop3d.config import ListenerSpec
+from vpop3d.core.reply import Reply
 from vpop3d.proto.pop3.server import POP3ListenerConfig, POP3ServerFactory, STLSMode
 
 if TYPE_CHECKING:
@@ -65,7 +66,14 @@ def listener_config(settings: _Settings, spec: ListenerSpec, hostname: str) -> P
 
 
 def build_pop3_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
-    """The factory for one POP3 listener (implicit TLS is wrapped by the endpoint)."""
+    """The factory for one POP3 listener (implicit TLS is wrapped by the endpoint).
+
+    Access control and the authenticator that feeds the IDS and POP3-before-SMTP
+    are the server-wide shared instances of ``vpop3d.wiring_delivery``.
+    """
+    from vpop3d.wiring_delivery import shared_access, shared_authenticator
+
+    access = shared_access(context)
     settings = context.settings
     hostname = context.config.hostname
     maildrops = StoreMaildropAccess(
@@ -75,10 +83,15 @@ def build_pop3_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolF
         hold=lambda: bool(_setting(settings, spec.name, "hold_instead_of_delete", False)),
         notifier=context.bus,
     )
+
+    def gate(peer_ip: str) -> Reply | None:
+        return access.connection_refusal("pop3", peer_ip, spec.name)
+
     return POP3ServerFactory(
         lambda: listener_config(settings, spec, hostname),
-        context.authenticator,
+        shared_authenticator(context),
         maildrops,
         context.reactor,
         context.tls,
+        gate=gate,
     )

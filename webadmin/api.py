@@ -20,7 +20,7 @@ from vpop3d.app.usergrid import FilterError, query_users
 from vpop3d.store import queue, users
 from webadmin.guard import Halt, Web, json_body
 from webadmin.openapi import document
-from webadmin.views_mail import IMPLIED_MAPPING_KEY, sentence
+from webadmin.views_mail import implied_mapping, sentence, set_implied_mapping
 from webadmin.views_system import dashboard_data
 from webadmin.views_users import add_user_from, delete_user_as, grid_query
 
@@ -140,6 +140,11 @@ def register(app: Klein, web: Web) -> None:
             return fail(request, 400, "You cannot clear your own Administrator flag.")
         if len(body.get("real_name", "")) > 80:
             return fail(request, 400, "Comments can be at most 80 characters.")
+        if not body:
+            found = await web.db.read(_user_json, name)
+            if found is None:
+                return fail(request, 404, f"no user {name}")
+            return json_body(request, 200, found)
         try:
             await web.db.write(accounts.update_user, name, **body)
         except accounts.AdminError as exc:
@@ -190,9 +195,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/api/v1/settings/local-mail", methods=["GET"])
     async def api_get_local_mail(request: Request) -> bytes:
         await web.api_admin(request)
-        return json_body(
-            request, 200, {"implied_mapping": web.settings.get_bool(IMPLIED_MAPPING_KEY, True)}
-        )
+        return json_body(request, 200, {"implied_mapping": implied_mapping(web)})
 
     @app.route("/api/v1/settings/local-mail", methods=["PUT"])
     async def api_put_local_mail(request: Request) -> bytes:
@@ -201,7 +204,7 @@ def register(app: Klein, web: Web) -> None:
         problem = _check_types(body, {"implied_mapping": bool})
         if problem or "implied_mapping" not in body:
             return fail(request, 400, problem or "implied_mapping is required")
-        await web.settings.put(IMPLIED_MAPPING_KEY, body["implied_mapping"])
+        await set_implied_mapping(web, body["implied_mapping"])
         return json_body(request, 200, {"implied_mapping": body["implied_mapping"]})
 
     @app.route("/api/v1/mappings", methods=["GET"])
@@ -305,6 +308,11 @@ def register(app: Klein, web: Web) -> None:
                 for e in entries
             ],
         )
+
+    @app.route("/api/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+    def api_not_found(request: Request, rest: str) -> bytes:
+        """Unknown API paths (or ids that are not numbers) answer in JSON too."""
+        return fail(request, 404, "no such API resource")
 
     @app.route("/api/v1/queue/<int:queue_id>", methods=["DELETE"])
     async def api_delete_queued(request: Request, queue_id: int) -> bytes:

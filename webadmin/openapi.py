@@ -102,8 +102,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["name", "password"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string"},
-            "password": {"type": "string"},
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,32}$"},
+            "password": {"type": "string", "minLength": 5, "pattern": "^[^ ]*$"},
             "real_name": {"type": "string", "maxLength": 80},
             "is_admin": {"type": "boolean"},
             "quota_kb": {"type": "integer", "minimum": 0},

@@ -19,7 +19,16 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 from vpop3d import __version__
-from webadmin import api, views_auth, views_mail, views_system, views_users, views_wizard
+from webadmin import (
+    api,
+    views_auth,
+    views_bulk,
+    views_connectors,
+    views_mail,
+    views_system,
+    views_users,
+    views_wizard,
+)
 from webadmin.guard import Halt, Web
 from webadmin.security import secure_headers
 
@@ -74,7 +83,16 @@ def build_app(context: ServerContext) -> Klein:
         request.setHeader(b"cache-control", b"max-age=300")
         return found[1]
 
-    for module in (views_auth, views_users, views_mail, views_system, views_wizard, api):
+    for module in (
+        views_auth,
+        views_users,
+        views_bulk,
+        views_connectors,
+        views_mail,
+        views_system,
+        views_wizard,
+        api,
+    ):
         module.register(app, web)
     return app
 

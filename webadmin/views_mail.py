@@ -6,10 +6,22 @@ from klein import Klein
 from twisted.web.server import Request
 
 from vpop3d.app import accounts, groupadmin
+from vpop3d.app.routing import DISABLE_IMPLIED
 from webadmin.forms import arg, flag
 from webadmin.guard import Viewer, Web
 
 IMPLIED_MAPPING_KEY = "local_mail.implied_mapping"  # seed-1 §17 [L1923]; default on
+
+
+def implied_mapping(web: Web) -> bool:
+    """The router's switch (``routing.DISABLE_IMPLIED``) decides; it is kept in step
+    with ``local_mail.implied_mapping`` for other readers."""
+    return not web.settings.get_bool(DISABLE_IMPLIED, False)
+
+
+async def set_implied_mapping(web: Web, on: bool) -> None:
+    await web.settings.put(DISABLE_IMPLIED, not on)
+    await web.settings.put(IMPLIED_MAPPING_KEY, on)
 
 
 def sentence(exc: Exception) -> str:
@@ -36,7 +48,7 @@ def register(app: Klein, web: Web) -> None:
             "localmail.html",
             viewer=viewer,
             domains=domains,
-            implied=web.settings.get_bool(IMPLIED_MAPPING_KEY, True),
+            implied=implied_mapping(web),
             flashes=web.take_flash(viewer),
             section="localmail",
         )
@@ -70,7 +82,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/localmail/settings", methods=["POST"])
     async def local_settings(request: Request) -> bytes:
         viewer = await web.admin_page(request)
-        await web.settings.put(IMPLIED_MAPPING_KEY, flag(request, "implied_mapping"))
+        await set_implied_mapping(web, flag(request, "implied_mapping"))
         web.flash(viewer, "ok", "Local Mail settings saved.")
         raise web.redirect(request, "/admin/localmail.html")
 

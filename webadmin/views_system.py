@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from klein import Klein
 from sqlalchemy import Connection, func, select
 from twisted.web.server import Request
 
-from vpop3d.app import accounts, wizard
+from vpop3d.app import accounts, queueadmin, wizard
 from vpop3d.app.connectors import SCHEDULE_ENABLED
 from vpop3d.store import connectors, events, queue, settings
 from vpop3d.store.rows import Event
@@ -22,6 +23,7 @@ from vpop3d.tls import tls_files
 from webadmin import certificates
 from webadmin.forms import arg
 from webadmin.guard import Viewer, Web
+from webadmin.security import ADMIN_NETWORKS_KEY, admin_allowed, peer_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,9 @@ def dashboard_data(conn: Connection) -> Dashboard:
     )
 
 
+CONNECTORS = "/admin/connectors.html"
+
+
 def checklist(data: Dashboard) -> list[tuple[str, bool, str, str]]:
     """The "important settings checklist" (seed-1 §4.10): (item, done, detail, link)."""
     return [
@@ -94,15 +99,20 @@ def checklist(data: Dashboard) -> list[tuple[str, bool, str, str]]:
             ", ".join(data.domains) or "none",
             "/admin/localmail.html",
         ),
-        ("Connection", data.connections > 0, f"{data.connections} defined", ""),
-        ("Mail Sender (if needed)", data.senders_ready > 0, f"{data.senders_ready} ready", ""),
+        ("Connection", data.connections > 0, f"{data.connections} defined", CONNECTORS),
+        (
+            "Mail Sender (if needed)",
+            data.senders_ready > 0,
+            f"{data.senders_ready} ready",
+            CONNECTORS,
+        ),
         ("Mail Collector(s) (if needed)", True, f"{data.collectors} defined", ""),
         (
             "Connection Schedule",
             data.schedule_items > 0 and data.schedule_enabled,
             f"{data.schedule_items} item(s), scheduling "
             + ("enabled" if data.schedule_enabled else "disabled"),
-            "",
+            CONNECTORS,
         ),
         ("Users", data.users > 0, f"{data.users} defined", "/admin/users.html"),
         ("Mappings (if needed)", True, f"{data.mappings} defined", "/admin/mappings.html"),
@@ -143,6 +153,7 @@ def register(app: Klein, web: Web) -> None:
             listeners=config.listeners,
             certificate=info,
             pasted=pasted,
+            admin_networks=" ".join(web.settings.get(ADMIN_NETWORKS_KEY, []) or []),
             flashes=web.take_flash(viewer),
             section="services",
         )
@@ -164,6 +175,26 @@ def register(app: Klein, web: Web) -> None:
             )
         raise web.redirect(request, "/admin/services.html")
 
+    @app.route("/admin/services/admin-access", methods=["POST"])
+    async def admin_access(request: Request) -> bytes:
+        viewer = await web.admin_page(request)
+        rules = [r for r in arg(request, "networks").replace(",", " ").split() if r]
+        try:
+            networks = [str(ipaddress.ip_network(r, strict=False)) for r in rules]
+        except ValueError as exc:
+            web.flash(viewer, "error", f"{exc}: use addresses or networks like 192.168.1.0/24.")
+            raise web.redirect(request, "/admin/services.html") from None
+        if not admin_allowed(peer_ip(request), networks):
+            web.flash(
+                viewer,
+                "error",
+                "Not saved: your own address would lose access. Add your network first.",
+            )
+        else:
+            await web.settings.put(ADMIN_NETWORKS_KEY, networks)
+            web.flash(viewer, "ok", "Administration access saved.")
+        raise web.redirect(request, "/admin/services.html")
+
     @app.route("/admin/queue.html", methods=["GET"])
     async def queue_page(request: Request) -> bytes:
         viewer = await web.admin_page(request)
@@ -176,6 +207,16 @@ def register(app: Klein, web: Web) -> None:
             flashes=web.take_flash(viewer),
             section="queue",
         )
+
+    @app.route("/admin/queue/<int:queue_id>/retry", methods=["POST"])
+    async def retry_entry(request: Request, queue_id: int) -> bytes:
+        viewer = await web.admin_page(request)
+        count = await web.db.write(queueadmin.retry_now, queue_id, time.time())
+        if count:
+            web.flash(viewer, "ok", f"Message {queue_id} will be tried at the next send.")
+        else:
+            web.flash(viewer, "error", f"Message {queue_id} has no recipient waiting.")
+        raise web.redirect(request, "/admin/queue.html")
 
     @app.route("/admin/queue/<int:queue_id>/delete", methods=["POST"])
     async def delete_entry(request: Request, queue_id: int) -> bytes:

@@ -116,7 +116,7 @@ def register(app: Klein, web: Web) -> None:
             viewer.session.wizard_skipped = True
             web.flash(viewer, "ok", "Setup Wizard cancelled; nothing was changed.")
             raise web.redirect(request, "/admin/index.html")
-        values = {name: arg(request, name) for name in PAGE_FIELDS[page]}
+        values: dict[str, str | bool] = {name: arg(request, name) for name in PAGE_FIELDS[page]}
         values.update({name: flag(request, name) for name in CHECKBOXES.get(page, ())})
         answers = _answers(viewer).updated(values)
         viewer.session.wizard = answers

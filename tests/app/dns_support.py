@@ -19,9 +19,12 @@ class MemoryAuthority(authority.FileAuthority):
         soa = dns.Record_SOA(
             mname=f"ns.{self._zone}", rname=f"root.{self._zone}", serial=1, minimum=60, expire=60
         )
-        self.soa = (self._zone.encode(), soa)
-        self.records = {name.lower().encode(): list(rrs) for name, rrs in self._given.items()}
-        self.records.setdefault(self._zone.encode(), []).append(soa)
+        records: dict[bytes, list[Any]] = {
+            name.lower().encode(): list(rrs) for name, rrs in self._given.items()
+        }
+        records.setdefault(self._zone.encode(), []).append(soa)
+        self.soa = (self._zone.encode(), soa)  # type: ignore[assignment]  # Twisted types it None
+        self.records = records  # type: ignore[assignment]  # Twisted types it None
 
 
 def serve(reactor: Any, zone: str, records: dict[str, list[Any]]) -> tuple[Any, Any, int]:

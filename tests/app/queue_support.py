@@ -61,7 +61,9 @@ class FakeNet:
         self.connects.append(name)
         behaviour = self.hosts.get(name, "down")
         if behaviour == "down":
-            raise SMTPSessionError(Reply(421, "4.4.1", f"cannot connect to {name}"), responded=False)
+            raise SMTPSessionError(
+                Reply(421, "4.4.1", f"cannot connect to {name}"), responded=False
+            )
         if behaviour == "banner554":
             raise SMTPSessionError(Reply(554, "5.3.2", "go away"), responded=False)
         assert callable(behaviour)
@@ -148,13 +150,22 @@ def enqueue(
     def add(conn: Connection) -> int:
         blob_id = stack.blobs.commit(conn, spool, refs=1)
         return queue_repo.enqueue(
-            conn, blob_id=blob_id, sender=sender, size=len(data), recipients=rcpts, kind=kind, ret=ret, now=now
+            conn,
+            blob_id=blob_id,
+            sender=sender,
+            size=len(data),
+            recipients=rcpts,
+            kind=kind,
+            ret=ret,
+            now=now,
         )
 
     return stack.db.run_sync(add)
 
 
-def lan_route(server: str, port: int, username: str | None = None, password: str | None = None) -> str:
+def lan_route(
+    server: str, port: int, username: str | None = None, password: str | None = None
+) -> str:
     return json.dumps(
         {"server": server, "port": port, "username": username, "password": password},
         sort_keys=True,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 
 from tests.app.dns_support import a, mx, serve
 from vpop3d.app.dns import DNSFailure, MXResolver, OverrideError, find_override, parse_overrides

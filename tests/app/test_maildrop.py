@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from sqlalchemy import Connection, select
 from twisted.internet.task import Clock
 

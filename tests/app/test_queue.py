@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from sqlalchemy import Connection
 from twisted.internet.task import Clock
 
@@ -23,13 +23,12 @@ from tests.app.queue_support import (
 from tests.support.stack import Stack
 from vpop3d.app.dns import DNSFailure
 from vpop3d.core.reply import Reply
-from vpop3d.store import connectors, folders, leases, messages
 from vpop3d.store import blobs as blob_repo
+from vpop3d.store import connectors, folders, leases, messages
 from vpop3d.store import queue as queue_repo
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
-
 
 
 def _clock() -> Clock:
@@ -68,7 +67,11 @@ def _three_domains() -> tuple[FakeNet, FakeResolver]:
         }
     )
     resolver = FakeResolver(
-        {"ok.test": ["mx.ok.test"], "reject.test": ["mx.reject.test"], "down.test": ["mx.down.test"]}
+        {
+            "ok.test": ["mx.ok.test"],
+            "reject.test": ["mx.reject.test"],
+            "down.test": ["mx.down.test"],
+        }
     )
     return net, resolver
 
@@ -95,7 +98,10 @@ async def test_three_domains_one_delivery_one_dsn_one_retry(stack: Stack) -> Non
     (bounce,) = _inbox_texts(stack, "alice")
     assert b"Final-Recipient: rfc822; b@reject.test" in bounce
     assert b"a@down.test" not in bounce
-    assert b"c@ok.test" not in bounce.split(b"\r\n\r\n", 1)[1].split(b"Content-Description: Undelivered")[0]
+    assert (
+        b"c@ok.test"
+        not in bounce.split(b"\r\n\r\n", 1)[1].split(b"Content-Description: Undelivered")[0]
+    )
     assert b"multipart/report; report-type=delivery-status" in bounce
     entry = stack.db.run_sync(queue_repo.entry, qid)
     assert entry is not None
@@ -111,7 +117,9 @@ async def test_4xx_retried_at_the_scheduled_time(stack: Stack) -> None:
     """A 451 defers; nothing is tried before the retry time; at it, delivery happens."""
     clock = _clock()
     answers = [Reply(451, "4.3.0", "try later"), Reply(250, "2.0.0", "ok")]
-    net = FakeNet(hosts={"mx.x.test": lambda _a: answers[0] if len(net.connects) == 1 else answers[1]})
+    net = FakeNet(
+        hosts={"mx.x.test": lambda _a: answers[0] if len(net.connects) == 1 else answers[1]}
+    )
     resolver = FakeResolver({"x.test": ["mx.x.test"]})
     cid = _connection(stack)
     qid = enqueue(stack, ["bob@x.test"])
@@ -197,7 +205,11 @@ async def test_one_connection_per_domain_for_several_messages(stack: Stack) -> N
     )
     await runner.run_connection(cid)
     assert sorted(net.connects) == ["mx.one.test", "mx.two.test"]
-    assert sorted(r for s in net.sent for r in s.recipients) == ["a@one.test", "b@two.test", "c@one.test"]
+    assert sorted(r for s in net.sent for r in s.recipients) == [
+        "a@one.test",
+        "b@two.test",
+        "c@one.test",
+    ]
 
 
 @ensure_deferred
@@ -367,7 +379,11 @@ async def test_lan_forward_ignores_schedule_and_uses_route(stack: Stack) -> None
     net = FakeNet(hosts={"127.0.0.1": accept_all})
     enqueue(
         stack,
-        [queue_repo.QueuedRecipient("bob@lan.local", lan_route("127.0.0.1", 2587, "fred", "mypass"))],
+        [
+            queue_repo.QueuedRecipient(
+                "bob@lan.local", lan_route("127.0.0.1", 2587, "fred", "mypass")
+            )
+        ],
         kind="lan",
     )
     assert not stack.settings.get_bool("schedule.enabled", True)
@@ -417,3 +433,63 @@ async def test_return_path_if_not_local_and_batv(stack: Stack) -> None:
     assert senders[0].endswith("=bounce@example.test")
     assert senders[1].endswith("=alice@example.test")
     assert senders[2] == ""
+
+
+@ensure_deferred
+async def test_command_connection_failure_falls_back(stack: Stack) -> None:
+    """A "command" connection whose up command fails records it and, on total failure,
+    the fallback Connection runs at once (seed-3 §1.4-1.5)."""
+    from twisted.internet import reactor
+
+    from vpop3d.app.queue import QueueRunner
+
+    spare = _connection(stack, method="relay", relay_servers="relay.test")
+    dial = stack.db.run_sync(
+        lambda conn: connectors.add_connection(
+            conn,
+            "Dial-up",
+            kind="command",
+            is_default=False,
+            up_command="exit 3",
+            fallback_id=spare,
+            sender_method="relay",
+            sender_relay_servers="other.test",
+        )
+    )
+    net = FakeNet(hosts={"relay.test": accept_all})
+    enqueue(stack, ["bob@x.test"], now=reactor.seconds() - 1)
+    runner = QueueRunner(
+        stack.db,
+        stack.blobs,
+        stack.settings,
+        reactor,
+        hostname="mail.example.test",
+        connect=net.connect,
+    )
+    report = await runner.run_connection(dial)
+    assert report.delivered == 1
+    assert net.connects == ["relay.test"]
+    rows = {row["id"]: row for row in stack.db.run_sync(connectors.list_connections)}
+    assert rows[dial]["last_result"] == "Connect command failed"
+    assert rows[spare]["last_result"] == "Connection successful"
+
+
+@ensure_deferred
+async def test_rate_limit_messages_per_window(stack: Stack) -> None:
+    """Check 37: 3 messages per 60 minutes: a 4th waits until the first is 60 minutes old."""
+    clock = _clock()
+    cid = _connection(
+        stack, method="relay", relay_servers="relay.test", rate_msgs=3, rate_msgs_minutes=60
+    )
+    net = FakeNet(hosts={"relay.test": accept_all})
+    ids = [enqueue(stack, [f"u{i}@x.test"]) for i in range(4)]
+    runner = make_runner(stack, net, clock)
+    await runner.run_connection(cid)
+    assert len(net.sent) == 3
+    assert states(stack, ids[3]) == {"u3@x.test": "pending"}
+    clock.advance(59 * 60)
+    await runner.run_connection(cid)
+    assert len(net.sent) == 3
+    clock.advance(60)
+    await runner.run_connection(cid)
+    assert len(net.sent) == 4

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
@@ -158,7 +158,7 @@ def test_start_and_stop_service_cancel_timers(stack: Stack) -> None:
     assert not [c for c in clock.getDelayedCalls() if c.active()]
 
 
-@pytest_twisted.ensureDeferred  # type: ignore[misc]  # untyped decorator
+@ensure_deferred
 async def test_kick_is_debounced(stack: Stack) -> None:
     """Many kicks before the reactor turns give one run."""
     clock = Clock()
@@ -169,3 +169,29 @@ async def test_kick_is_debounced(stack: Stack) -> None:
     assert len(clock.getDelayedCalls()) == 1
     clock.advance(0)
     await _settle(runner)
+
+
+@ensure_deferred
+async def test_minimum_gap_between_scheduled_runs(stack: Stack) -> None:
+    """Check 46: items every 5 and every 6 minutes with a 2-minute gap run at
+    :05 :10 :15 :18 past the hour (not :06 or :12)."""
+    clock = Clock()
+    clock.advance(START + 26 * 60 + 40)  # 04:00
+    stack.put_setting("schedule.enabled", True)
+    stack.put_setting("schedule.send_immediately", False)
+    stack.put_setting("schedule.min_gap_minutes", 2)
+    stack.db.run_sync(connectors.ensure_default)
+    for interval in (5, 6):
+        stack.db.run_sync(
+            connectors.add_schedule_item, interval_min=interval, start_min=4 * 60, end_min=1439
+        )
+    runner = _runner(stack, FakeNet(), clock)
+    ran: list[int] = []
+    for minute in range(1, 20):
+        clock.advance(60)
+        before = dict(runner._last_scheduled)
+        await runner.tick()
+        if runner._last_scheduled != before:
+            ran.append(minute)
+    await _settle(runner)
+    assert ran == [5, 10, 15, 18]

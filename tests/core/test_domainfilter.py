@@ -56,7 +56,7 @@ def test_text_operators() -> None:
     [
         ("send: all", "line 1"),
         ("attempt:", "no condition"),
-        ("attempt: colour = \"red\"", "unknown field"),
+        ('attempt: colour = "red"', "unknown field"),
         ("attempt: size > lots", "needs a number"),
         ("attempt: to regexp /(/", "bad regular expression"),
         ('attempt: to regexp "@example\\.(org|com)$/i', "unexpected"),

@@ -44,11 +44,16 @@ def test_deny_item_blocks_the_minute() -> None:
 
 def test_named_connections_and_threshold() -> None:
     """Check 47: "once at 8:00 if at least 1 message waiting" runs only with mail queued."""
-    item = ScheduleItem(once=True, start=8 * 60, min_queued=1, use_default=False, connection_ids=(7,))
-    args = {"defaults": [1], "all_ids": [1, 7]}
-    assert due_connections([item], 8 * 60, MONDAY, queued=0, **args) == set()  # type: ignore[arg-type]
-    assert due_connections([item], 8 * 60, MONDAY, queued=1, **args) == {7}  # type: ignore[arg-type]
-    assert due_connections([item], 8 * 60 + 1, MONDAY, queued=1, **args) == set()  # type: ignore[arg-type]
+    item = ScheduleItem(
+        once=True, start=8 * 60, min_queued=1, use_default=False, connection_ids=(7,)
+    )
+
+    def due(minute: int, queued: int) -> set[int]:
+        return due_connections([item], minute, MONDAY, defaults=[1], all_ids=[1, 7], queued=queued)
+
+    assert due(8 * 60, 0) == set()
+    assert due(8 * 60, 1) == {7}
+    assert due(8 * 60 + 1, 1) == set()
 
 
 def test_disabled_item_never_fires() -> None:

@@ -91,6 +91,7 @@ class Sink:
         port: int | None = None,
         starttls_dir: Path | None = None,
         auth: bool = False,
+        implicit_tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port()
@@ -106,6 +107,11 @@ class Sink:
             tls = starttls_dir is not None
             # Without TLS, AUTH is offered but not required (aiosmtpd warns otherwise).
             kwargs.update(authenticator=_authenticate, auth_required=tls, auth_require_tls=tls)
+        if implicit_tls:
+            ca = trustme.CA()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("relay.test", host).configure_cert(context)
+            kwargs["ssl_context"] = context
         self.controller = Controller(self.handler, hostname=host, port=self.port, **kwargs)
 
     def start(self) -> Sink:

@@ -9,6 +9,8 @@ DELETE/re-CREATE.
 from __future__ import annotations
 
 import imaplib
+import ssl
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +21,16 @@ import pytest_twisted
 from imapclient import IMAPClient  # type: ignore[import-untyped]  # no py.typed
 from sqlalchemy import Connection
 from twisted.internet import reactor, threads
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import IListeningPort
 
 from tests.support.stack import Stack
+from vpop3d.app.imapmail import StoreMailStore
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.config import ListenerSpec
-from vpop3d.ports import MailboxChanged
+from vpop3d.ports import MailboxChanged, Principal
 from vpop3d.store import folders
+from vpop3d.tls import context_factory, ensure_self_signed
 from vpop3d.wiring_imap import build_imap_factory
 
 pytestmark = pytest.mark.network
@@ -63,7 +67,12 @@ class _Context:
         return self.extras[name]
 
 
-async def listen(stack: Stack) -> tuple[int, IListeningPort]:
+async def listen(
+    stack: Stack, *, starttls: str = "off", implicit: bool = False
+) -> tuple[int, IListeningPort]:
+    tls = None
+    if starttls != "off" or implicit:
+        tls = context_factory(ensure_self_signed(stack.data_dir / "tls", HOST))
     context = _Context(
         _Config(HOST, stack.data_dir),
         reactor,
@@ -72,23 +81,29 @@ async def listen(stack: Stack) -> tuple[int, IListeningPort]:
         stack.blobs,
         stack.bus,
         stack.auth,
-        None,
+        tls,
     )
     spec = ListenerSpec(
-        name="imap",
+        name="imaps" if implicit else "imap",
         protocol="imap",
-        role="imap",
+        role="imaps" if implicit else "imap",
         port=0,
         interface="127.0.0.1",
-        implicit_tls=False,
-        starttls=cast(Any, "off"),
+        implicit_tls=implicit,
+        starttls=cast(Any, "off" if implicit else starttls),
         require_auth=False,
     )
     factory = build_imap_factory(cast(Any, context), spec)
-    port: IListeningPort = await serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
-        factory
-    )
+    if implicit:
+        endpoint: Any = SSL4ServerEndpoint(reactor, 0, tls, interface="127.0.0.1")
+    else:
+        endpoint = serverFromString(reactor, "tcp:0:interface=127.0.0.1")
+    port: IListeningPort = await endpoint.listen(factory)
     return port.getHost().port, port  # type: ignore[attr-defined]  # IPv4Address
+
+
+def client_tls(stack: Stack) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(stack.data_dir / "tls" / "selfsigned.crt"))
 
 
 async def stop(listening: IListeningPort) -> None:
@@ -277,3 +292,231 @@ async def test_copy_move_search_fetch_structure(stack: Stack) -> None:
     assert next(iter(got["trash"].values()))[b"BODY[HEADER.FIELDS (SUBJECT)]"] == (
         b"Subject: beta\r\n\r\n"
     )
+
+
+@ensure_deferred
+async def test_folder_management_on_the_store(stack: Stack) -> None:
+    """CREATE/RENAME/DELETE/STATUS/EXAMINE and \\Recent behave on the real store."""
+    fred = stack.add_user("fred")
+    for subject in ("one", "two"):
+        await in_thread(lambda s=subject: deliver(stack, fred, message(s)))  # type: ignore[misc]
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> dict[str, Any]:
+            a, b = login(port), login(port)
+            out: dict[str, Any] = {"status": a.status("INBOX", "(MESSAGES RECENT UNSEEN UIDNEXT)")}
+            out["examine"] = b.select("INBOX", readonly=True)
+            out["examine_recent"] = snap(b.response("RECENT"))
+            out["select"] = a.select("INBOX")
+            out["select_recent"] = snap(a.response("RECENT"))
+            out["create"] = a.create("Projects/2026")
+            out["list"] = a.list('""', "Projects*")
+            out["delete_parent"] = a.delete("Projects")
+            out["rename"] = a.rename("Projects", "Work")
+            out["list_after"] = a.list('""', "*")
+            out["keywords"] = a.append("Work/2026", "($Label1 \\Flagged)", None, message("kw"))
+            b.select("Work/2026")
+            out["kw_fetch"] = b.fetch("1", "(FLAGS)")
+            out["uid_expunge"] = (
+                a.uid("STORE", "1:2", "+FLAGS", "(\\Deleted)"),
+                snap(a.uid("EXPUNGE", "2")),
+            )
+            out["rename_inbox"] = a.rename("INBOX", '"Old mail"')
+            out["old_status"] = a.status('"Old mail"', "(MESSAGES)")
+            out["inbox_status"] = a.status("INBOX", "(MESSAGES)")
+            a.logout()
+            b.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert got["status"] == ("OK", [b'"INBOX" (MESSAGES 2 RECENT 2 UNSEEN 2 UIDNEXT 3)'])
+    assert got["examine"][0] == "OK"
+    assert got["examine_recent"] == ("RECENT", [b"2"])  # EXAMINE shows but does not claim
+    assert got["select_recent"] == ("RECENT", [b"2"])
+    assert got["create"][0] == "OK"
+    assert got["list"][1] == [
+        b'(\\HasChildren) "/" "Projects"',
+        b'(\\HasNoChildren) "/" "Projects/2026"',
+    ]
+    assert got["delete_parent"][0] == "NO"
+    assert got["rename"][0] == "OK"
+    assert b'(\\HasNoChildren) "/" "Work/2026"' in got["list_after"][1]
+    assert got["keywords"][0] == "OK"
+    assert b"$Label1" in got["kw_fetch"][1][0]
+    assert b"\\Flagged" in got["kw_fetch"][1][0]
+    assert got["uid_expunge"][1][0] == "OK"  # only UID 2 goes: "Old mail" gets UID 1 below
+    assert got["rename_inbox"][0] == "OK"
+    assert got["old_status"] == ("OK", [b'"Old mail" (MESSAGES 1)'])
+    assert got["inbox_status"] == ("OK", [b'"INBOX" (MESSAGES 0)'])
+
+
+@ensure_deferred
+async def test_modseq_poll_sees_other_process(stack: Stack) -> None:
+    """A change committed by another process (no local publish) reaches watchers by polling."""
+    fred = stack.add_user("fred")
+    store = StoreMailStore(stack.db, stack.blobs, stack.bus, clock=None)
+    principal = Principal(fred, "fred", False, "fred@" + HOST)
+    selected = await store.select(principal, "INBOX", read_only=False)
+    calls: list[int] = []
+    stop_watching = selected.watch(lambda: calls.append(1))
+    await store.poller.poll()
+    assert calls == []
+    spool = stack.spool(message("elsewhere"))
+    spool.finish()
+
+    def other_process(conn: Connection) -> None:
+        store_message(conn, stack.blobs, spool, [FolderTarget(fred)])
+
+    await stack.db.write(other_process)  # committed, but nobody published
+    await store.poller.poll()
+    assert calls == [1]
+    delta = await selected.refresh()
+    assert [m.uid for m in delta.upserted] == [1]
+    await store.poller.poll()
+    assert calls == [1]  # nothing new: no second announcement
+    stop_watching()
+    selected.close()
+    assert stack.bus.listener_count(selected.snapshot.folder_id) == 0
+
+
+@ensure_deferred
+async def test_starttls_required_then_login(stack: Stack) -> None:
+    """With STARTTLS required, LOGIN is disabled until the handshake, then works."""
+    stack.add_user("fred")
+    port, listening = await listen(stack, starttls="required")
+    try:
+
+        def scenario() -> dict[str, Any]:
+            client = imaplib.IMAP4("127.0.0.1", port, timeout=20)
+            out: dict[str, Any] = {"before": client.capabilities}
+            try:
+                client.login("fred", "secret")
+            except imaplib.IMAP4.error as err:
+                out["refused"] = str(err)
+            client.starttls(client_tls(stack))
+            out["after"] = client.capability()
+            out["login"] = client.login("fred", "secret")
+            client.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert "LOGINDISABLED" in got["before"]
+    assert "STARTTLS" in got["before"]
+    assert "PRIVACYREQUIRED" in got["refused"]
+    assert b"LOGINDISABLED" not in got["after"][1][0]
+    assert got["login"][0] == "OK"
+
+
+@ensure_deferred
+async def test_implicit_tls_listener(stack: Stack) -> None:
+    """On the implicit-TLS listener (993) plaintext login is allowed and STARTTLS absent."""
+    stack.add_user("fred")
+    port, listening = await listen(stack, implicit=True)
+    try:
+
+        def scenario() -> tuple[Any, ...]:
+            client = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=client_tls(stack), timeout=20)
+            caps = client.capabilities
+            login = client.login("fred", "secret")
+            client.logout()
+            return caps, login
+
+        caps, login = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert "STARTTLS" not in caps
+    assert "AUTH=PLAIN" in caps
+    assert login[0] == "OK"
+
+
+@ensure_deferred
+async def test_mbsync_pulls_and_pushes(stack: Stack, tmp_path: Path) -> None:
+    """mbsync copies the INBOX to a Maildir and uploads a local message back."""
+    fred = stack.add_user("fred")
+    for n in range(5):
+        await in_thread(lambda n=n: deliver(stack, fred, message(f"sync {n}")))  # type: ignore[misc]
+    port, listening = await listen(stack)
+    maildir = tmp_path / "maildir"
+    maildir.mkdir()
+    config = tmp_path / "mbsyncrc"
+    config.write_text(
+        f"""IMAPAccount test
+Host 127.0.0.1
+Port {port}
+User fred
+Pass secret
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account test
+
+MaildirStore local
+Path {maildir}/
+Inbox {maildir}/INBOX
+SubFolders Verbatim
+
+Channel sync
+Far :remote:
+Near :local:
+Patterns INBOX
+Create Both
+Expunge Both
+SyncState *
+"""
+    )
+
+    def run() -> list[subprocess.CompletedProcess[str]]:
+        first = subprocess.run(
+            ["mbsync", "-c", str(config), "sync"], capture_output=True, text=True, timeout=60
+        )
+        assert first.returncode == 0, first.stdout + first.stderr
+        new = maildir / "INBOX" / "new"
+        (new / "1700000000.local.host").write_bytes(message("from the laptop"))
+        second = subprocess.run(
+            ["mbsync", "-c", str(config), "sync"], capture_output=True, text=True, timeout=60
+        )
+        # Mark one synced message \Seen locally (Maildir "S" flag) and push it.
+        inbox = maildir / "INBOX"
+        synced = sorted(p for p in [*(inbox / "new").iterdir(), *(inbox / "cur").iterdir()]
+                        if ",U=1" in p.name)  # fmt: skip
+        target = synced[0]
+        base = target.name.split(":2,")[0]
+        target.rename(inbox / "cur" / f"{base}:2,S")
+        third = subprocess.run(
+            ["mbsync", "-c", str(config), "sync"], capture_output=True, text=True, timeout=60
+        )
+        fourth = subprocess.run(
+            ["mbsync", "-c", str(config), "sync"], capture_output=True, text=True, timeout=60
+        )
+        return [first, second, third, fourth]
+
+    try:
+        runs = await in_thread(run)
+    finally:
+        await stop(listening)
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+    local = list((maildir / "INBOX" / "new").iterdir()) + list(
+        (maildir / "INBOX" / "cur").iterdir()
+    )
+    assert len(local) == 6
+
+    def count(conn: Connection) -> int:
+        from vpop3d.store import messages as repo
+
+        return repo.count(conn, folders.inbox(conn, fred).id)
+
+    assert stack.db.read_sync(count) == 6
+
+    def first_flags(conn: Connection) -> int:
+        from vpop3d.store import messages as repo
+
+        return repo.in_folder(conn, folders.inbox(conn, fred).id)[0].flags
+
+    assert stack.db.read_sync(first_flags) & 1  # \Seen reached the server

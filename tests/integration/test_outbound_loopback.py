@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from twisted.internet import reactor
 
 from tests.app.dns_support import a, mx, serve
@@ -28,7 +28,12 @@ ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
 
 def _runner(stack: Stack, resolver: MXResolver | None = None) -> QueueRunner:
     return QueueRunner(
-        stack.db, stack.blobs, stack.settings, reactor, hostname="mail.example.test", resolver=resolver
+        stack.db,
+        stack.blobs,
+        stack.settings,
+        reactor,
+        hostname="mail.example.test",
+        resolver=resolver,
     )
 
 
@@ -141,5 +146,76 @@ async def test_lan_forward_with_auth_to_loopback_sink(stack: Stack) -> None:
         assert report.delivered == 1
         (got,) = sink.handler.received
         assert (got.login, got.recipients) == ("fred", ["bob@lan.local"])
+    finally:
+        sink.stop()
+
+
+@ensure_deferred
+async def test_three_domains_down_rejecting_accepting(stack: Stack) -> None:
+    """One message to a down, a rejecting and an accepting domain (real DNS and sockets):
+    exactly one delivery, one DSN naming the rejected recipient, one retry pending."""
+    stack.add_user("alice")
+    accepting = Sink("127.0.0.2").start()
+    rejecting = Sink("127.0.0.4", port=accepting.port)
+    rejecting.handler.reject["b@reject.example.test"] = "550 5.1.1 no such user"
+    rejecting.start()
+    udp, tcp, dns_port = serve(
+        reactor,
+        "example.test",
+        {
+            "down.example.test": [mx(10, "mx.down.example.test")],
+            "mx.down.example.test": [a("127.0.0.3")],
+            "reject.example.test": [mx(10, "mx.reject.example.test")],
+            "mx.reject.example.test": [a("127.0.0.4")],
+            "ok.example.test": [mx(10, "mx.ok.example.test")],
+            "mx.ok.example.test": [a("127.0.0.2")],
+        },
+    )
+    try:
+        stack.put_setting(MX_PORT, accepting.port)
+        cid = stack.db.run_sync(connectors.ensure_default)
+        qid = _now_enqueue(
+            stack, ["a@down.example.test", "b@reject.example.test", "c@ok.example.test"]
+        )
+        resolver = MXResolver(reactor, [("127.0.0.1", dns_port)], timeout=(2,))
+        report = await _runner(stack, resolver).run_connection(cid)
+        assert [r.recipients for r in accepting.handler.received] == [["c@ok.example.test"]]
+        assert rejecting.handler.received == []
+        assert (report.delivered, report.failed, report.deferred) == (1, 1, 1)
+        entry = stack.db.run_sync(queue_repo.entry, qid)
+        assert entry is not None
+        assert {r.address: r.state for r in entry.recipients} == {
+            "a@down.example.test": "deferred",
+            "b@reject.example.test": "failed",
+            "c@ok.example.test": "delivered",
+        }
+        assert report.notices == 1
+    finally:
+        accepting.stop()
+        rejecting.stop()
+        udp.stopListening()
+        tcp.stopListening()
+
+
+@ensure_deferred
+async def test_relay_with_implicit_tls(stack: Stack) -> None:
+    """Session encryption "SSL": TLS from the first byte (RFC 8314), then SMTP."""
+    sink = Sink(implicit_tls=True)
+    sink.controller.ssl_context.check_hostname = False  # aiosmtpd probes its own port
+    sink.start()
+    try:
+        cid = stack.db.run_sync(connectors.ensure_default)
+        stack.db.run_sync(
+            connectors.update_sender,
+            cid,
+            method="relay",
+            relay_servers=f"127.0.0.1:{sink.port}",
+            encryption="ssl",
+        )
+        _now_enqueue(stack, ["bob@remote.test"])
+        report = await _runner(stack).run_connection(cid)
+        assert report.delivered == 1
+        (got,) = sink.handler.received
+        assert got.recipients == ["bob@remote.test"]
     finally:
         sink.stop()

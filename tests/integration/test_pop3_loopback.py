@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from sqlalchemy import Connection
 from twisted.internet import reactor, threads
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
@@ -649,3 +649,21 @@ async def test_fetchmail_without_keep_deletes_on_the_server(stack: Stack, tmp_pa
     stored = mailbox.read_bytes()
     assert stored.count(b"Subject: test ") == 3
     assert b"\n.leading dot\n" in stored.replace(b"\r\n", b"\n")  # un-stuffed
+
+
+@ensure_deferred
+async def test_ip_access_rules_refuse_at_connect(stack: Stack) -> None:
+    """A Block rule for the client's address refuses the connection with -ERR (seed-4 §15)."""
+    stack.add_user("fred")
+    stack.put_setting("pop3.access_rules", [{"allow": False, "type": "any"}])
+    loop = await listen(stack)
+    try:
+
+        def greeting() -> bytes:
+            with socket.create_connection(("127.0.0.1", loop.port), timeout=20) as sock:
+                return sock.makefile("rb").read()
+
+        refused = await in_thread(greeting)
+    finally:
+        await loop.stop()
+    assert refused == b"-ERR Access denied\r\n"

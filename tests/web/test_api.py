@@ -144,3 +144,15 @@ def test_api_mappings_domains_settings_queue(new_client, boss_basic):
     assert put.json() == {"implied_mapping": False}
     assert client.get("/api/v1/queue", headers=boss_basic).json() == []
     assert client.get("/api/v1/dashboard", headers=boss_basic).json()["users"] == 2
+
+
+def test_api_unknown_path_and_empty_patch(new_client, boss_basic):
+    """Unknown API paths are JSON 404s; an empty PATCH changes nothing and answers 200."""
+    client = new_client()
+    reply = client.request("DELETE", "/api/v1/queue/1.5", headers=boss_basic)
+    assert reply.code == 404
+    assert reply.json() == {"error": "no such API resource"}
+    same = client.request("PATCH", "/api/v1/users/boss", json={}, headers=boss_basic)
+    assert same.code == 200
+    assert same.json()["is_admin"] is True
+    assert client.request("PATCH", "/api/v1/users/nobody", json={}, headers=boss_basic).code == 404

@@ -106,6 +106,17 @@ def test_checks_4_and_5_setup_wizard(server, browser, tmp_path):  # noqa: F811
         _click(browser, browser.find_element(_by("ID"), "wizard-finish"))
         assert "basic configuration has been created" in _body(browser)
 
+    # The Next Steps say to enable scheduling on the Schedule page.
+    browser.get(base + "/admin/connectors.html")
+    assert "Connection: TestISP" in _body(browser)
+    browser.find_element(_by("ID"), "schedule-enabled").click()
+    _click(browser, browser.find_element(_by("CSS_SELECTOR"), "#schedule-switch button"))
+    assert "Scheduling enabled." in _body(browser)
+    _shot(browser, tmp_path, "25-connectors")
+    browser.set_window_size(390, 844)  # a phone
+    browser.get(base + "/admin/users.html")
+    _shot(browser, tmp_path, "26-users-phone")
+
     conns, schedule, names = snapshot()
     assert [c["name"] for c in conns] == ["TestISP"]
     senders = server.db.read_sync(connectors.list_senders)

@@ -107,3 +107,34 @@ def test_queue_lists_and_deletes(admin, stack):
     admin.post(f"/admin/queue/{queue_id}/delete", {"csrf": admin.csrf()})
     assert stack.db.run_sync(queue.entries) == []
     assert "removed from the queue" in admin.get("/admin/queue.html").text
+
+
+def test_admin_access_networks_are_validated_and_saved(admin, web_context):
+    """Admin networks must parse; loopback keeps access; the list is stored as a setting."""
+    admin.post("/admin/services/admin-access", {"csrf": admin.csrf(), "networks": "10.0.0.0/33"})
+    assert "use addresses or networks" in admin.get("/admin/services.html").text
+    admin.post("/admin/services/admin-access", {"csrf": admin.csrf(), "networks": "192.168.1.0/24"})
+    assert web_context.settings.get("web.admin_allowed_networks") == ["192.168.1.0/24"]
+    assert admin.get("/admin/services.html").code == 200  # loopback is always allowed
+
+
+def test_queue_retry_makes_recipients_due(admin, stack):
+    """Retry makes a deferred recipient due now; an unknown id is explained."""
+    from sqlalchemy import update
+
+    from vpop3d.store.tables import queue_recipients
+
+    queue_id = _enqueue(stack)
+    stack.db.run_sync(
+        lambda conn: conn.execute(
+            update(queue_recipients).values(state="deferred", next_attempt_at=9e12)
+        )
+    )
+    admin.post(f"/admin/queue/{queue_id}/retry", {"csrf": admin.csrf()})
+    assert "will be tried at the next send" in admin.get("/admin/queue.html").text
+    due = stack.db.read_sync(
+        lambda conn: conn.execute(queue_recipients.select()).one().next_attempt_at
+    )
+    assert due < 9e12
+    admin.post("/admin/queue/999/retry", {"csrf": admin.csrf()})
+    assert "has no recipient waiting" in admin.get("/admin/queue.html").text

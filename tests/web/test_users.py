@@ -156,3 +156,26 @@ def test_check_35_admin_deletion_rules(admin, stack, new_client, unchange_postma
     # And it cannot be deleted (by itself here; the store refuses the last admin anyway).
     third.post("/admin/users/helper/delete", {"csrf": third.csrf()})
     assert stack.db.run_sync(users.by_name, "helper").is_admin
+
+
+def test_bulk_add_creates_valid_rows_and_reports_bad_ones(admin, stack):
+    """Bulk add creates the valid rows and keeps the bad ones with their error."""
+    page = admin.get("/admin/users/bulk.html")
+    form = {"csrf": field_value(page.text, "csrf")}
+    form.update({"name0": "ann", "password0": "ann-pw1", "name1": "bad name", "password1": "x"})
+    reply = admin.post("/admin/users/bulk.html", form)
+    assert reply.code == 400
+    assert "1 to 32 letters" in reply.text
+    assert stack.db.run_sync(users.by_name, "ann") is not None
+    assert stack.db.run_sync(users.by_name, "bad name") is None
+
+
+def test_export_users_csv(admin, stack):
+    """userlist.csv has the title row and one line per user, without passwords."""
+    stack.add_user("fred", real_name='Fred "F", Jr')
+    reply = admin.get("/admin/userlist.csv?titles=1&verbose=1")
+    assert reply.header("content-type") == "text/csv; charset=utf-8"
+    lines = reply.body.decode().split("\r\n")
+    assert lines[0] == "User Id,Admin,Comments,Allow send Internet,Allow receive Internet,Enabled"
+    assert 'fred,0,"Fred ""F"", Jr",1,1,1' in lines
+    assert "boss,1,,1,1,1" in lines

@@ -25,6 +25,7 @@ from vpop3d.store import domains
 SCHEDULE_ENABLED = "schedule.enabled"  # False after first run (spec check 7)
 SEND_IMMEDIATELY = "schedule.send_immediately"  # default True
 IMMEDIATE_CONNECTIONS = "schedule.send_immediately_connections"  # list of ids, [] = first
+MIN_GAP_MINUTES = "schedule.min_gap_minutes"  # default 0 (off)
 RETRY_WHEN_ONLINE = "schedule.retry_when_online"  # default True: due retries go when online
 DEFAULT_RETRY = (5, 10, 30, 60, 120, 240)
 DEFAULT_MAX_RETRY_HOURS = 120.0  # five days
@@ -58,6 +59,8 @@ class SenderConfig:
     max_rcpt_msg: int = 0
     max_rcpt_session: int = 0
     max_msgs_session: int = 0
+    rate_msgs: tuple[int, int] = (0, 0)  # X messages per Y minutes; 0 = off
+    rate_rcpts: tuple[int, int] = (0, 0)
     dns_servers: tuple[tuple[str, int], ...] = ()
     overrides: tuple[Override, ...] = ()
     mx_threads: int = 10
@@ -148,6 +151,8 @@ def sender_config(connection: dict[str, Any], sender: dict[str, Any]) -> SenderC
         max_rcpt_msg=int(sender["max_rcpt_msg"]),
         max_rcpt_session=int(sender["max_rcpt_session"]),
         max_msgs_session=int(sender["max_msgs_session"]),
+        rate_msgs=(int(sender["rate_msgs"]), int(sender["rate_msgs_minutes"])),
+        rate_rcpts=(int(sender["rate_rcpts"]), int(sender["rate_rcpts_minutes"])),
         dns_servers=_dns_servers(sender["dns_servers"] or ""),
         overrides=overrides,
         mx_threads=max(int(sender["mx_threads"]), 1),
@@ -199,8 +204,7 @@ class Snapshot:
 
 
 def load(conn: Connection) -> Snapshot:
-    """Read connections, senders, schedule and local domains (blocking)."""
-    repo.ensure_default(conn)
+    """Read connections, senders, schedule and local domains (blocking, read-only)."""
     by_connection = {row["connection_id"]: row for row in repo.list_senders(conn)}
     senders: dict[int, SenderConfig] = {}
     broken: dict[int, str] = {}

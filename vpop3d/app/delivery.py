@@ -579,13 +579,13 @@ class Delivery:
         return date_header(datetime.fromtimestamp(self._clock.seconds(), UTC))
 
     def _build_spool(self, prefix: bytes, body: DeliverySpool) -> StoreSpool:
-        """Write prefix + body into a store spool and fsync it (blocking)."""
+        """Write prefix + body into a store spool and make it durable (blocking)."""
         spool = self._blobs.new_spool()
         try:
             spool.write(prefix)
             for chunk in body.chunks():
                 spool.write(chunk)
-            spool.finish()
+            self._blobs.prepare(spool)
         except BaseException:
             spool.discard()
             raise
@@ -716,7 +716,7 @@ class Delivery:
                 local_spool = await self._db.call_in_pool(self._build_spool, local_prefix, spool)
             if plan.queue_entries:
                 queue_spool = await self._db.call_in_pool(self._build_spool, queue_prefix, spool)
-            stored: list[Message] = await self._db.write(
+            stored: list[Message] = await self._db.write_grouped(
                 self._commit, plan, sender, recipients, params, local_spool, queue_spool, queue_id
             )
         except BaseException:

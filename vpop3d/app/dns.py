@@ -142,9 +142,7 @@ def parse_overrides(text: str) -> list[Override]:
             if match is None:
                 raise OverrideError(f"line {number}: unknown condition {word!r}")
             conditions.append((match.group(1).lower(), match.group(2), int(match.group(3))))
-        found.append(
-            Override(words[0], host, port, username, password, tuple(conditions), add_dns)
-        )
+        found.append(Override(words[0], host, port, username, password, tuple(conditions), add_dns))
     return found
 
 
@@ -263,8 +261,7 @@ class MXResolver:
                 hosts.append(MXHost(name, preference, addresses))
         if not hosts:
             raise DNSFailure(
-                f"{domain}: no MX host has an address"
-                + (f" ({last_error})" if last_error else ""),
+                f"{domain}: no MX host has an address" + (f" ({last_error})" if last_error else ""),
                 permanent=False,
             )
         return hosts

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from vpop3d.app.mailstore import FolderTarget, store_message
@@ -44,6 +45,7 @@ from vpop3d.store.blobs import BlobStore
 from vpop3d.store.db import Database
 from vpop3d.store.rows import Folder
 from vpop3d.store.tables import SYSTEM_FLAGS, messages
+from vpop3d.store.tables import folders as folders_table
 
 # Spec seed-1 §11.3 / RFC 6154: created on first login.
 SPECIAL_USE = {
@@ -331,8 +333,18 @@ class StoreSelectedFolder:
 
     def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
         unsubscribe = self._owner.notifier.subscribe(self._folder_id, lambda _event: listener())
-        self._unwatch.append(unsubscribe)
-        return unsubscribe
+        release = self._owner.poller.watch(self._folder_id, self._seen_modseq)
+        done = False
+
+        def stop() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                unsubscribe()
+                release()
+
+        self._unwatch.append(stop)
+        return stop
 
     def close(self) -> None:
         for unsubscribe in self._unwatch:
@@ -343,7 +355,7 @@ class StoreSelectedFolder:
         def publish(result: tuple[Any, int]) -> Any:
             value, modseq = result
             if modseq:
-                self._owner.notifier.publish(MailboxChanged(folder_id, modseq))
+                self._owner.changed(folder_id, modseq)
             return value
 
         return publish
@@ -352,17 +364,112 @@ class StoreSelectedFolder:
 # --------------------------------------------------------------------- the store
 
 
+class ModSeqPoller:
+    """Notices changes made by other processes sharing the database (MODSEQ polling).
+
+    Every ``interval`` seconds, while any folder is watched, one query reads the
+    HIGHESTMODSEQ of all watched folders; a folder whose value moved past what this
+    process last saw is published on the local notifier, so split deployments on one
+    PostgreSQL stay correct (issue 6, item 4). Local changes update the mark first,
+    so they are not announced twice.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self, db: Database, notifier: ChangeNotifier, clock: Any = None, interval: float = 5.0
+    ) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._clock = clock
+        self._interval = interval
+        self._watchers: dict[int, int] = {}
+        self._marks: dict[int, int] = {}
+        self._unsubscribe: dict[int, Callable[[], None]] = {}
+        self._loop: LoopingCall | None = None
+
+    def watch(self, folder_id: int, modseq: int) -> Callable[[], None]:
+        if folder_id not in self._watchers:
+            # In-process changes (delivery, other sessions) move the mark too.
+            self._unsubscribe[folder_id] = self._notifier.subscribe(
+                folder_id, lambda event: self.saw(event.folder_id, event.highest_modseq)
+            )
+        self._watchers[folder_id] = self._watchers.get(folder_id, 0) + 1
+        self._marks[folder_id] = max(self._marks.get(folder_id, 0), modseq)
+        if self._loop is None and self._clock is not None and self._interval > 0:
+            self._loop = LoopingCall(self.poll)
+            self._loop.clock = self._clock
+            self._loop.start(self._interval, now=False).addErrback(
+                lambda f: self._log.failure("MODSEQ polling stopped", f)
+            )
+
+        def release() -> None:
+            left = self._watchers.get(folder_id, 0) - 1
+            if left > 0:
+                self._watchers[folder_id] = left
+                return
+            self._watchers.pop(folder_id, None)
+            self._marks.pop(folder_id, None)
+            self._unsubscribe.pop(folder_id, lambda: None)()
+            if not self._watchers and self._loop is not None:
+                if self._loop.running:
+                    self._loop.stop()
+                self._loop = None
+
+        return release
+
+    def saw(self, folder_id: int, modseq: int) -> None:
+        """A change made in this process (already published)."""
+        if folder_id in self._marks:
+            self._marks[folder_id] = max(self._marks[folder_id], modseq)
+
+    def poll(self) -> Deferred[None]:
+        """Read the watched folders' HIGHESTMODSEQ once and publish the ones that moved."""
+        ids = list(self._watchers)
+        if not ids:
+            done: Deferred[None] = Deferred()
+            done.callback(None)
+            return done
+
+        def work(conn: Connection) -> list[tuple[int, int]]:
+            query = select(folders_table.c.id, folders_table.c.highest_modseq).where(
+                folders_table.c.id.in_(ids)
+            )
+            return [(int(r[0]), int(r[1])) for r in conn.execute(query)]
+
+        def publish(rows: list[tuple[int, int]]) -> None:
+            for folder_id, modseq in rows:
+                mark = self._marks.get(folder_id)
+                if mark is not None and modseq > mark:
+                    self._marks[folder_id] = modseq
+                    self._notifier.publish(MailboxChanged(folder_id, modseq))
+
+        def logged(failure: Any) -> None:
+            self._log.failure("MODSEQ poll failed", failure)
+
+        return self._db.read(work).addCallback(publish).addErrback(logged)
+
+
 class StoreMailStore:
     """Implements ``proto.imap.mailbox.MailStore`` for local users."""
 
-    def __init__(self, db: Database, blob_store: BlobStore, notifier: ChangeNotifier) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blob_store: BlobStore,
+        notifier: ChangeNotifier,
+        clock: Any = None,
+        poll_interval: float = 5.0,
+    ) -> None:
         self.db = db
         self.blob_store = blob_store
         self.notifier = notifier
+        self.poller = ModSeqPoller(db, notifier, clock, poll_interval)
         self._defaults_done: set[int] = set()
 
     def changed(self, folder_id: int, modseq: int = 0) -> None:
         """Tell every listener of ``folder_id`` (after the change committed)."""
+        self.poller.saw(folder_id, modseq)
         self.notifier.publish(MailboxChanged(folder_id, modseq))
 
     def ensure_defaults(self, user: Principal) -> Deferred[None]:

@@ -45,7 +45,7 @@ from vpop3d.core import batv
 from vpop3d.core.domainfilter import Facts
 from vpop3d.core.dsnformat import RecipientStatus
 from vpop3d.core.reply import Reply
-from vpop3d.core.schedule import due_connections
+from vpop3d.core.schedule import due_connections, gap_allows
 from vpop3d.proto.smtp import client as smtp
 from vpop3d.store import blobs as blob_repo
 from vpop3d.store import connectors as connectors_repo
@@ -56,6 +56,7 @@ from vpop3d.store.queue import ClaimedEntry, DueRecipient
 
 # Settings keys and defaults (list these for the admin UI).
 LEASE_SECONDS = "queue.lease_seconds"  # 120
+CLAIM_BATCH = 200  # entries leased per batch
 POLL_SECONDS = "queue.poll_seconds"  # 60: how often due retries are looked for
 LAN_RETRY = "lan.retry_minutes"  # "5,10,30,60,120,240"
 LAN_MAX_RETRY_HOURS = "lan.max_retry_hours"  # 120
@@ -110,6 +111,7 @@ class RunReport:
     notices: int = 0
     text: str = ""
     last_error: str = ""
+    claimed: int = 0
 
 
 @dataclass
@@ -138,6 +140,9 @@ class _Policy:
     max_rcpt_session: int = 0
     max_msgs_session: int = 0
     next_host_on_transient: bool = True
+    rate_msgs: tuple[int, int] = (0, 0)
+    rate_rcpts: tuple[int, int] = (0, 0)
+    rate_key: int | None = None  # connection id whose send history the rates count
 
 
 def _describe(target: Target, reply: Reply) -> str:
@@ -182,6 +187,8 @@ class QueueRunner(Service):
         self._running: dict[str, Deferred[Any]] = {}
         self._again: set[str] = set()
         self._held: dict[int, str] = {}  # queue id -> lease owner, while sending
+        self._last_scheduled: dict[int, float] = {}  # connection id -> last scheduled run
+        self._history: dict[int, list[tuple[float, int]]] = {}  # sends: (time, recipients)
         self._loop: LoopingCall | None = None
         self._renewer: LoopingCall | None = None
         self._poller: LoopingCall | None = None
@@ -208,7 +215,12 @@ class QueueRunner(Service):
         )
         # Tick at the start of each minute (the schedule has minute resolution).
         self._first = self._reactor.callLater(60 - now % 60, self._start_loop)
-        self.kick()
+        # The first run has no Connection yet: make the default one (LAN, direct).
+        made = self._db.write(connectors_repo.ensure_default)
+        made.addCallbacks(
+            lambda _id: self.kick() if self.running else None,
+            lambda f: self._log.failure("cannot create the default connection", f),
+        )
 
     def _start_loop(self) -> None:
         self._first = None
@@ -263,7 +275,12 @@ class QueueRunner(Service):
             all_ids=list(snapshot.senders),
             queued=queued,
         )
+        gap = self._settings.get_int(config.MIN_GAP_MINUTES, 0)
+        now = self._now()
         for connection_id in sorted(due):
+            if not gap_allows(self._last_scheduled.get(connection_id), now, gap):
+                continue
+            self._last_scheduled[connection_id] = now
             self._spawn(f"conn:{connection_id}", self._runner_for(connection_id))
 
     def _runner_for(self, connection_id: int) -> Callable[[], Coroutine[Any, Any, Any]]:
@@ -327,7 +344,12 @@ class QueueRunner(Service):
         def claim(conn: Connection) -> list[ClaimedEntry]:
             queue_repo.sweep_finished(conn)
             return queue_repo.claim_due(
-                conn, now=self._now(), owner=owner, ttl=self._lease_ttl(), kind=kind
+                conn,
+                now=self._now(),
+                owner=owner,
+                ttl=self._lease_ttl(),
+                kind=kind,
+                limit=CLAIM_BATCH,
             )
 
         claimed = await self._db.write(claim)
@@ -342,9 +364,18 @@ class QueueRunner(Service):
         return self._run_lan()
 
     async def _run_lan(self) -> RunReport:
+        report = await self._run_lan_batch()
+        while report.claimed >= CLAIM_BATCH and report.delivered:
+            more = await self._run_lan_batch()
+            report = _merge(report, more)
+            if more.claimed < CLAIM_BATCH or not more.delivered:
+                break
+        return report
+
+    async def _run_lan_batch(self) -> RunReport:
         owner = self._run_owner()
         claimed = await self._claim("lan", owner)
-        report = RunReport()
+        report = RunReport(claimed=len(claimed))
         if not claimed:
             return report
         policy = _Policy(
@@ -404,6 +435,12 @@ class QueueRunner(Service):
             return await self._fallback(sender, report, depth)
         try:
             report = await self._send_connection(sender, snapshot)
+            # seed-3 §15.1: when the batch is done, look again while full batches come.
+            while report.claimed >= CLAIM_BATCH and report.delivered:
+                more = await self._send_connection(sender, snapshot)
+                report = _merge(report, more)
+                if more.claimed < CLAIM_BATCH or not more.delivered:
+                    break
         finally:
             if sender.kind == "command" and sender.down_command:
                 await self._command(sender.down_command)
@@ -449,6 +486,9 @@ class QueueRunner(Service):
             max_rcpt_session=sender.max_rcpt_session,
             max_msgs_session=sender.max_msgs_session,
             next_host_on_transient=sender.method != "relay",
+            rate_msgs=sender.rate_msgs if sender.method == "relay" else (0, 0),
+            rate_rcpts=sender.rate_rcpts if sender.method == "relay" else (0, 0),
+            rate_key=sender.connection_id,
         )
         if sender.method == "relay" and not sender.relay_servers:
             # Spec check 6: an empty relay list sends nothing; mail stays queued.
@@ -456,6 +496,7 @@ class QueueRunner(Service):
             return report
         owner = self._run_owner()
         claimed = await self._claim("internet", owner)
+        report.claimed = len(claimed)
         ledger = _Ledger()
         try:
             work = self._filtered(claimed, sender)
@@ -719,8 +760,10 @@ class QueueRunner(Service):
                 chunks = [rcpts[i : i + chunk_size] for i in range(0, len(rcpts), chunk_size)]
                 retry_here: list[DueRecipient] = []
                 while chunks:
-                    limited = (policy.max_msgs_session and messages >= policy.max_msgs_session) or (
-                        policy.max_rcpt_session and recipients >= policy.max_rcpt_session
+                    limited = (
+                        (policy.max_msgs_session and messages >= policy.max_msgs_session)
+                        or (policy.max_rcpt_session and recipients >= policy.max_rcpt_session)
+                        or self._rate_limited(policy, len(chunks[0]))
                     )
                     if limited:
                         # seed-3 §11: drop the session; the rest waits for the next run.
@@ -753,6 +796,10 @@ class QueueRunner(Service):
                         return next_host, last
                     messages += 1
                     recipients += len(chunk)
+                    if policy.rate_key is not None:
+                        self._history.setdefault(policy.rate_key, []).append(
+                            (self._now(), len(chunk))
+                        )
                     by_address = {r.address: r for r in chunk}
                     accepted = [by_address[a] for a, reply in result.recipients if reply.is_success]
                     if accepted:
@@ -783,6 +830,26 @@ class QueueRunner(Service):
         finally:
             await session.quit()
         return next_host, last
+
+    def _rate_limited(self, policy: _Policy, next_recipients: int) -> bool:
+        """seed-3 §11 "Max messages/recipients: X per Y minutes" (sliding window)."""
+        if policy.rate_key is None:
+            return False
+        history = self._history.get(policy.rate_key, [])
+        now = self._now()
+        longest = max(policy.rate_msgs[1], policy.rate_rcpts[1]) * 60
+        history[:] = [item for item in history if now - item[0] < longest]
+        count, minutes = policy.rate_msgs
+        if count and minutes:
+            recent = [t for t, _n in history if now - t < minutes * 60]
+            if len(recent) >= count:
+                return True
+        count, minutes = policy.rate_rcpts
+        if count and minutes:
+            recent_rcpts = sum(n for t, n in history if now - t < minutes * 60)
+            if recent_rcpts + next_recipients > count and recent_rcpts:
+                return True
+        return False
 
     # ------------------------------------------------------------------ results
 
@@ -818,6 +885,20 @@ class QueueRunner(Service):
                 self._held.pop(entry.id, None)
         if report.notices:
             self.kick()
+
+
+def _merge(first: RunReport, more: RunReport) -> RunReport:
+    return RunReport(
+        attempted=first.attempted + more.attempted,
+        delivered=first.delivered + more.delivered,
+        deferred=first.deferred + more.deferred,
+        failed=first.failed + more.failed,
+        connected=first.connected or more.connected,
+        notices=first.notices + more.notices,
+        text=more.text,
+        last_error=more.last_error or first.last_error,
+        claimed=more.claimed,
+    )
 
 
 def _constant(options: smtp.ClientOptions) -> Callable[[Target], smtp.ClientOptions]:

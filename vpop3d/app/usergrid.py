@@ -139,11 +139,14 @@ def query_users(conn: Connection, q: UserQuery) -> UserPage:
         where.append(groups.c.name == q.group.lower())
     where += _numeric(n_messages, q.messages)
     where += _numeric(n_bytes, q.size)
-    source = (
-        users.outerjoin(groups, groups.c.id == users.c.primary_group_id)
-        .outerjoin(inbox, inbox.c.user_id == users.c.id)
-        .outerjoin(sizes, sizes.c.user_id == users.c.id)
-    )
+    # Aggregates over all messages are only joined when the filter or sort needs
+    # them; otherwise they are computed for the rows of this page alone.
+    needs_totals = q.sort in ("messages", "size") or bool(q.messages.strip() or q.size.strip())
+    source = users.outerjoin(groups, groups.c.id == users.c.primary_group_id)
+    if needs_totals:
+        source = source.outerjoin(inbox, inbox.c.user_id == users.c.id).outerjoin(
+            sizes, sizes.c.user_id == users.c.id
+        )
     condition = and_(*where) if where else None
     counted = select(func.count()).select_from(source)
     if condition is not None:
@@ -154,11 +157,10 @@ def query_users(conn: Connection, q: UserQuery) -> UserPage:
     order = [key.desc() if q.descending else key.asc(), users.c.name.asc()]
     page = (
         select(
+            users.c.id,
             users.c.name,
             users.c.real_name,
             group_name.label("group"),
-            n_messages.label("messages"),
-            n_bytes.label("size"),
             users.c.enabled,
             users.c.is_admin,
             users.c.quota_kb,
@@ -170,17 +172,46 @@ def query_users(conn: Connection, q: UserQuery) -> UserPage:
     )
     if condition is not None:
         page = page.where(condition)
+    found = conn.execute(page).all()
+    counts, volumes = _totals(conn, [int(r.id) for r in found])
     rows = [
         UserRow(
             name=r.name,
             real_name=r.real_name,
             group=r.group,
-            messages=int(r.messages),
-            size=int(r.size),
+            messages=counts.get(int(r.id), 0),
+            size=volumes.get(int(r.id), 0),
             enabled=bool(r.enabled),
             is_admin=bool(r.is_admin),
             quota_kb=int(r.quota_kb),
         )
-        for r in conn.execute(page)
+        for r in found
     ]
     return UserPage(total=total, defined=defined, rows=rows)
+
+
+def _totals(conn: Connection, user_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+    """Inbox message counts and whole-mailbox bytes for the users of one page."""
+    if not user_ids:
+        return {}, {}
+    joined = folders.join(messages, messages.c.folder_id == folders.c.id)
+    mine = folders.c.user_id.in_(user_ids)
+    counts = {
+        int(uid): int(n)
+        for uid, n in conn.execute(
+            select(folders.c.user_id, func.count(messages.c.id))
+            .select_from(joined)
+            .where(mine, folders.c.name == "INBOX")
+            .group_by(folders.c.user_id)
+        )
+    }
+    volumes = {
+        int(uid): int(n or 0)
+        for uid, n in conn.execute(
+            select(folders.c.user_id, func.sum(messages.c.size))
+            .select_from(joined)
+            .where(mine)
+            .group_by(folders.c.user_id)
+        )
+    }
+    return counts, volumes

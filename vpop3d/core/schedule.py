@@ -108,3 +108,11 @@ def parse_time(text: str) -> int:
     if int(hours) > 23 or int(minutes) > 59:
         raise ValueError(f"bad time {text!r}")
     return value
+
+
+def gap_allows(last_run: float | None, now: float, gap_minutes: int) -> bool:
+    """ "If a connection occurred in the last X minutes, don't check" (seed-3 §17.3):
+    a gap of exactly X minutes is also suppressed; suppressed runs do not count."""
+    if gap_minutes <= 0 or last_run is None:
+        return True
+    return now - last_run > gap_minutes * 60

@@ -38,6 +38,7 @@ class Spool:
         self._file: BinaryIO | None = os.fdopen(fd, "w+b")
         self._size = 0
         self.finished = False
+        self.key: str | None = None  # set once the file is in its final place
 
     @property
     def size(self) -> int:
@@ -79,6 +80,9 @@ class BlobStore(Protocol):
     location: str
 
     def new_spool(self) -> Spool: ...
+
+    def prepare(self, spool: Spool) -> None:
+        """Make the bytes durable before the transaction (blocking; fsync)."""
 
     def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
         """Record ``spool`` as a blob holding ``refs`` references, in ``conn``'s
@@ -137,7 +141,15 @@ class FileBlobStore:
     def new_spool(self) -> Spool:
         return Spool(self.tmp)
 
-    def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
+    def prepare(self, spool: Spool) -> None:
+        """fsync the body, rename it to its final name and fsync the directory.
+
+        Done before the database transaction, so concurrent deliveries fsync in
+        parallel instead of queueing behind the database write lock. A crash before
+        the commit leaves an orphan file that the start-up sweep removes.
+        """
+        if spool.key is not None:
+            return
         if not spool.finished:
             spool.finish()
         key = secrets.token_hex(16)
@@ -145,7 +157,13 @@ class FileBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(spool.path, target)
         _fsync_dir(target.parent)
-        return _insert_row(conn, key, spool.size, self.location, refs)
+        spool.path = target  # discard() now removes the placed file
+        spool.key = key
+
+    def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
+        self.prepare(spool)
+        assert spool.key is not None
+        return _insert_row(conn, spool.key, spool.size, self.location, refs)
 
     def open(self, conn: Connection, blob_id: int) -> BinaryIO:
         row = conn.execute(select(blobs.c.key, blobs.c.location).where(blobs.c.id == blob_id)).one()
@@ -193,9 +211,12 @@ class DatabaseBlobStore:
     def new_spool(self) -> Spool:
         return Spool(self.tmp)
 
-    def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
+    def prepare(self, spool: Spool) -> None:
         if not spool.finished:
             spool.finish()
+
+    def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
+        self.prepare(spool)
         blob_id = _insert_row(conn, secrets.token_hex(16), spool.size, self.location, refs)
         with spool.open() as source:
             seq = 0

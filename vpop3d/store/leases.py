@@ -8,6 +8,7 @@ it while alive, so a killed process releases it by timing out.
 from __future__ import annotations
 
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from vpop3d.store.tables import leases as lease_table
 
@@ -18,7 +19,13 @@ def acquire(conn: Connection, name: str, owner: str, now: float, ttl: float) -> 
         select(lease_table.c.owner, lease_table.c.expires_at).where(lease_table.c.name == name)
     ).first()
     if row is None:
-        conn.execute(insert(lease_table).values(name=name, owner=owner, expires_at=now + ttl))
+        try:
+            with conn.begin_nested():  # another process may insert the same name first
+                conn.execute(
+                    insert(lease_table).values(name=name, owner=owner, expires_at=now + ttl)
+                )
+        except IntegrityError:
+            return False
         return True
     if row.owner != owner and row.expires_at > now:
         return False

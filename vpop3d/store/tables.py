@@ -347,6 +347,10 @@ mail_senders = Table(
     Column("max_rcpt_msg", Integer, nullable=False, default=0),
     Column("max_rcpt_session", Integer, nullable=False, default=0),
     Column("max_msgs_session", Integer, nullable=False, default=0),
+    Column("rate_msgs", Integer, nullable=False, default=0),  # X messages per Y minutes
+    Column("rate_msgs_minutes", Integer, nullable=False, default=0),
+    Column("rate_rcpts", Integer, nullable=False, default=0),
+    Column("rate_rcpts_minutes", Integer, nullable=False, default=0),
     Column("dns_servers", Text, nullable=False, default=""),
     Column("dns_overrides", Text, nullable=False, default=""),
     Column("mx_threads", Integer, nullable=False, default=10),

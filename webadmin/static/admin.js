@@ -34,8 +34,27 @@
     });
   });
 
+  // Grid rows: double-click or Enter opens the editor; arrow keys move between rows.
   document.querySelectorAll("tr[data-href]").forEach((row) => {
+    row.tabIndex = 0;
     row.addEventListener("dblclick", () => { window.location = row.getAttribute("data-href"); });
+    row.addEventListener("keydown", (event) => {
+      if (event.target !== row) return;
+      if (event.key === "Enter") window.location = row.getAttribute("data-href");
+      const next = event.key === "ArrowDown" ? row.nextElementSibling
+        : event.key === "ArrowUp" ? row.previousElementSibling : null;
+      if (next && next.matches("tr[data-href]")) { event.preventDefault(); next.focus(); }
+    });
+  });
+  // "/" jumps to the first filter box, as in many admin tools.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "/" || /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName)) return;
+    const row = document.getElementById("filter-row");
+    if (!row) return;
+    event.preventDefault();
+    const toggle = document.querySelector("[data-toggle=filters]");
+    if (!row.classList.contains("shown") && toggle) toggle.click();
+    row.querySelector("input").focus();
   });
 
   // Groups grid: every cell saves on change [seed-1 §13 L1702].

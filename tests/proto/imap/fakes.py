@@ -27,7 +27,12 @@ from vpop3d.proto.imap.mailbox import (
     MessageMeta,
     SelectedFolder,
 )
-from vpop3d.proto.imap.server import IMAPLimits, IMAPServerFactory, IMAPServerProtocol
+from vpop3d.proto.imap.server import (
+    ConnectionCounter,
+    IMAPLimits,
+    IMAPServerFactory,
+    IMAPServerProtocol,
+)
 from vpop3d.proto.imap.session import IMAPConfig
 
 SPECIAL = {
@@ -369,6 +374,7 @@ class Client:
         limits: IMAPLimits | None = None,
         clock: Clock | None = None,
         implicit_tls: bool = False,
+        counter: ConnectionCounter | None = None,
     ) -> None:
         self.store = store or FakeStore()
         self.auth = auth or FakeAuthenticator()
@@ -381,6 +387,7 @@ class Client:
             limits,
             tls_context=object(),
             implicit_tls=implicit_tls,
+            counter=counter,
         )
         self.protocol: IMAPServerProtocol = factory.buildProtocol(
             IPv4Address("TCP", "192.0.2.7", 4242)

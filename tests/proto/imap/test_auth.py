@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from tests.proto.imap.fakes import Client
+from tests.proto.imap.fakes import Client, FakeStore
+from vpop3d.core.saslclient import ScramClient
+from vpop3d.proto.imap.server import ConnectionCounter, IMAPLimits
 from vpop3d.proto.imap.session import IMAPConfig
 
 PLAIN = base64.b64encode(b"\x00fred\x00secret").decode()
@@ -147,3 +149,56 @@ def test_login_twice_is_bad() -> None:
     client = Client()
     client.login()
     assert client.send("a2 LOGIN fred secret").startswith("a2 BAD ")
+
+
+def test_too_many_logins_for_user() -> None:
+    """Over the per-user session limit LOGIN is refused with the manual's text."""
+    counter = ConnectionCounter()
+    limits = IMAPLimits(max_logins_per_user=2)
+    store = FakeStore()
+    clients = [Client(store, limits=limits, counter=counter) for _ in range(3)]
+    clients[0].login()
+    clients[1].login()
+    out = clients[2].send("a1 LOGIN fred secret")
+    assert out == "a1 NO [LIMIT] Too many logins for this user\r\n"
+    clients[0].protocol.connectionLost()
+    assert clients[2].send("a2 LOGIN fred secret").startswith("a2 OK ")
+
+
+def test_too_many_connections_from_address() -> None:
+    """Over the per-address limit the greeting is a BYE and the connection closes."""
+    counter = ConnectionCounter()
+    limits = IMAPLimits(max_connections_per_ip=1)
+    first = Client(limits=limits, counter=counter)
+    second = Client(limits=limits, counter=counter)
+    assert first.greeting.startswith("* OK ")
+    assert second.greeting == "* BYE Too many connections from this address!\r\n"
+    assert second.transport.disconnecting
+    first.protocol.connectionLost()
+    assert counter.by_ip == {}
+
+
+def test_authenticate_scram_sha_256() -> None:
+    """SCRAM-SHA-256: client-first, server-first, client-final, then the server signature."""
+    client = Client()
+    scram = ScramClient("fred", "secret")
+    first = base64.b64encode(scram.first()).decode()
+    challenge = client.send(f"a1 AUTHENTICATE SCRAM-SHA-256 {first}")
+    assert challenge.startswith("+ ")
+    final = scram.final(base64.b64decode(challenge[2:].strip()))
+    server_final = client.send(base64.b64encode(final).decode())
+    assert server_final.startswith("+ ")
+    assert scram.verify(base64.b64decode(server_final[2:].strip()))
+    assert client.send("").startswith("a1 OK [CAPABILITY ")
+
+
+def test_authenticate_scram_wrong_password() -> None:
+    """A wrong SCRAM proof fails with NO [AUTHENTICATIONFAILED]."""
+    client = Client()
+    scram = ScramClient("fred", "not-it")
+    challenge = client.send(
+        "a1 AUTHENTICATE SCRAM-SHA-256 " + base64.b64encode(scram.first()).decode()
+    )
+    final = scram.final(base64.b64decode(challenge[2:].strip()))
+    out = client.send(base64.b64encode(final).decode())
+    assert out.startswith("a1 NO [AUTHENTICATIONFAILED]")

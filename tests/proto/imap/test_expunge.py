@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from twisted.internet.defer import fail
+
 from tests.proto.imap.fakes import Client, FakeStore, message, with_messages
 
 
@@ -102,3 +104,15 @@ def test_three_sessions_all_told() -> None:
     clients[0].send("a2 EXPUNGE")
     for client in clients[1:]:
         assert "* 1 EXPUNGE" in client.send("x NOOP")
+
+
+def test_failed_refresh_is_retried() -> None:
+    """If reading changes fails, the command still succeeds and the next one reports them."""
+    store, _, second = _pair(2)
+    selected = store.selected[-1]
+    original = selected.refresh
+    selected.refresh = lambda: fail(RuntimeError("database hiccup"))  # type: ignore[method-assign]  # inject a fault
+    store.deliver(message("fresh"))
+    assert second.lines("b1 NOOP") == ["b1 OK NOOP completed"]
+    selected.refresh = original  # type: ignore[method-assign]  # heal
+    assert second.lines("b2 NOOP")[0] == "* 3 EXISTS"

@@ -8,6 +8,7 @@ from twisted.internet.defer import Deferred
 
 from tests.proto.imap.fakes import Client, FakeStore, message, with_messages
 from vpop3d.proto.imap.mailbox import MessageData
+from vpop3d.proto.imap.server import ConnectionCounter, IMAPLimits
 
 MULTIPART = (
     b"From: a@b.test\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
@@ -183,3 +184,68 @@ def test_fetch_streams_in_batches() -> None:
     out = client.lines("a1 FETCH 1:* RFC822.SIZE")
     assert len(out) == 451
     assert loads == [200, 200, 50]
+
+
+def test_fetch_star_on_empty_mailbox_is_ok() -> None:
+    """FETCH 1:* on an empty mailbox answers OK with no data; FETCH 1 is BAD."""
+    client = _client(with_messages(0))
+    assert client.send("a1 FETCH 1:* FLAGS") == "a1 OK FETCH completed\r\n"
+    assert client.send("a2 FETCH 1 FLAGS").startswith("a2 BAD ")
+
+
+def test_fetch_waits_while_client_lags() -> None:
+    """Body FETCH streams batch by batch, pausing while the transport buffer is full."""
+    store = with_messages(45)
+    client = _client(store)
+    gate = client.transport.producer
+    assert gate is not None
+    gate.pauseProducing()
+    out = client.send("a1 FETCH 1:* BODY.PEEK[]")
+    assert out.count(" FETCH (") == 20
+    gate.resumeProducing()
+    out = client.take()
+    assert out.count(" FETCH (") == 25
+    assert out.endswith("a1 OK FETCH completed\r\n")
+
+
+def test_too_many_concurrent_fetches() -> None:
+    """A FETCH over the per-user limit waits 40 s for a slot, then fails (seed-4 §8.3)."""
+    counter = ConnectionCounter()
+    limits = IMAPLimits(max_user_fetches=1)
+    store = with_messages(2)
+    first = Client(store, limits=limits, counter=counter)
+    second = Client(store, limits=limits, counter=counter, clock=first.clock)
+    for client in (first, second):
+        client.login()
+        client.select()
+    pending: Deferred[Sequence[MessageData]] = Deferred()
+    held = store.selected[0]
+    held.load = lambda uids, with_body: pending  # type: ignore[method-assign]  # stall FETCH
+    assert first.send("a1 FETCH 1 RFC822.SIZE") == ""
+    assert second.send("b1 FETCH 1 RFC822.SIZE") == ""
+    first.clock.advance(41)
+    assert second.take() == "b1 NO [LIMIT] Too many current FETCHes active\r\n"
+    pending.callback([])
+    assert first.take().startswith("a1 NO [EXPUNGEISSUED]")
+    assert second.send("b2 FETCH 1 RFC822.SIZE").endswith("b2 OK FETCH completed\r\n")
+
+
+def test_queued_fetch_gets_freed_slot() -> None:
+    """A waiting FETCH runs as soon as the running one finishes."""
+    counter = ConnectionCounter()
+    limits = IMAPLimits(max_user_fetches=1)
+    store = with_messages(1)
+    first = Client(store, limits=limits, counter=counter)
+    second = Client(store, limits=limits, counter=counter, clock=first.clock)
+    for client in (first, second):
+        client.login()
+        client.select()
+    pending: Deferred[Sequence[MessageData]] = Deferred()
+    original = store.selected[0].load
+    store.selected[0].load = lambda uids, with_body: pending  # type: ignore[method-assign]  # stall
+    first.send("a1 FETCH 1 RFC822.SIZE")
+    assert second.send("b1 FETCH 1 RFC822.SIZE") == ""
+    loaded: list[Sequence[MessageData]] = []
+    original([1], False).addCallback(loaded.append)
+    pending.callback(loaded[0])
+    assert second.take().endswith("b1 OK FETCH completed\r\n")

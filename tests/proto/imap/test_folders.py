@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.proto.imap.fakes import Client, with_messages
 
 
@@ -151,3 +153,11 @@ def test_namespace_is_empty_personal() -> None:
         '* NAMESPACE (("" "/")) NIL NIL',
         "a1 OK NAMESPACE completed",
     ]
+
+
+@pytest.mark.parametrize("name", ["a*b", "50%", "/lead", "two//slashes"])
+def test_create_refuses_ambiguous_names(name: str) -> None:
+    """Names with LIST wildcards or empty levels are refused with NO [CANNOT]."""
+    client = _client()
+    assert client.send(f'a1 CREATE "{name}"').startswith("a1 NO [CANNOT]")
+    assert name not in client.store.folders

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
 from tests.proto.imap.fakes import Client, message, with_messages
+from vpop3d.proto.imap.mailbox import MessageData
+from vpop3d.proto.imap.server import ConnectionCounter
 
 
 def _client() -> Client:
@@ -84,3 +91,22 @@ def test_search_bad_key_and_date() -> None:
     client = _client()
     assert client.send("a1 SEARCH FOO").startswith("a1 BAD ")
     assert client.send("a2 SEARCH SINCE 31-Feb-2026").startswith("a2 BAD ")
+
+
+def test_too_many_concurrent_searches() -> None:
+    """A third concurrent SEARCH of one user waits 30 s, then gets the manual's text."""
+    counter = ConnectionCounter()
+    store = with_messages(1)
+    clock = Clock()
+    clients = [Client(store, counter=counter, clock=clock) for _ in range(3)]
+    for client in clients:
+        client.login()
+        client.select()
+    stalled: Deferred[Sequence[MessageData]] = Deferred()
+    for selected in store.selected[:2]:
+        selected.load = lambda uids, with_body: stalled  # type: ignore[method-assign]  # stall
+    assert clients[0].send("a1 SEARCH BODY x") == ""
+    assert clients[1].send("b1 SEARCH BODY x") == ""
+    assert clients[2].send("c1 SEARCH BODY x") == ""
+    clock.advance(31)
+    assert clients[2].take() == "c1 NO [LIMIT] Too many concurrent searches - try again later\r\n"

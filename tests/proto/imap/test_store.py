@@ -51,9 +51,8 @@ def test_uid_store_includes_uid() -> None:
 def test_keywords_are_stored() -> None:
     """Keywords ($Label1) are kept like system flags."""
     client = _client()
-    assert client.lines("a1 STORE 1 +FLAGS ($Label1 Work)")[0] == (
-        "* 1 FETCH (FLAGS ($Label1 Work \\Recent))"
-    )
+    lines = client.lines("a1 STORE 1 +FLAGS ($Label1 Work)")
+    assert lines[2] == "* 1 FETCH (FLAGS ($Label1 Work \\Recent))"
 
 
 def test_recent_cannot_be_stored() -> None:
@@ -83,3 +82,22 @@ def test_flag_changes_reach_other_session_on_noop() -> None:
         "b1 OK NOOP completed",
     ]
     assert second.lines("b2 NOOP") == ["b2 OK NOOP completed"]
+
+
+def test_new_keyword_announced_with_flags_response() -> None:
+    """A keyword new to the mailbox triggers FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6)."""
+    client = _client()
+    lines = client.lines("a1 STORE 1 +FLAGS ($Label1)")
+    assert lines[0] == "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)"
+    assert lines[1].startswith("* OK [PERMANENTFLAGS (\\Answered")
+    assert "$Label1 \\*" in lines[1]
+    assert client.lines("a2 STORE 2 +FLAGS ($Label1)")[0].startswith("* 2 FETCH")
+
+
+def test_select_lists_keywords_in_use() -> None:
+    """SELECT's FLAGS include keywords already on messages."""
+    store = with_messages(1)
+    store.folders["INBOX"].messages[1].flags = frozenset({"Work"})
+    client = Client(store)
+    client.login()
+    assert "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Work)" in client.select()

@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 import pytest
+from twisted.internet.task import Clock
 
 from tests.proto.pop3.harness import (
     APOP_TIMESTAMP,
@@ -16,7 +17,8 @@ from tests.proto.pop3.harness import (
     sample_maildrops,
 )
 from vpop3d.core import sasl
-from vpop3d.proto.pop3.server import POP3ListenerConfig
+from vpop3d.core.reply import Reply
+from vpop3d.proto.pop3.server import POP3ListenerConfig, POP3ServerFactory
 
 
 def new_transcript(**kwargs: Any) -> Transcript:
@@ -193,3 +195,26 @@ def test_idle_timeout_is_at_least_ten_minutes() -> None:
     """The config refuses an idle timeout under RFC 1939's ten minutes."""
     with pytest.raises(ValueError, match="600"):
         POP3ListenerConfig(idle_timeout=60)
+
+
+def test_gate_refuses_before_the_greeting() -> None:
+    """A refused IP gets one -ERR line and the connection closes (seed-4 §15)."""
+    refused: list[str] = []
+
+    def gate(peer_ip: str) -> Reply | None:
+        refused.append(peer_ip)
+        return Reply(554, "5.7.1", "Access denied") if peer_ip == "192.0.2.66" else None
+
+    drops = sample_maildrops()
+    factory = POP3ServerFactory(
+        POP3ListenerConfig(), FakeAuthenticator(), drops, Clock(), gate=gate
+    )
+    blocked = Transcript(factory, peer="192.0.2.66")
+    assert blocked.take() == "-ERR Access denied\r\n"
+    assert blocked.is_closed()
+    blocked.protocol.dataReceived(b"USER fred\r\n")
+    assert blocked.take() == ""
+    blocked.protocol.connectionLost()
+    allowed = Transcript(factory, peer="192.0.2.7")
+    assert allowed.greeting() == "+OK POP3 server ready\r\n"
+    assert refused == ["192.0.2.66", "192.0.2.7"]

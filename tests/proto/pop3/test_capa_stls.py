@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+from twisted.internet.task import Clock
 
 from tests.proto.pop3.harness import (
     FakeAuthenticator,
@@ -13,7 +14,7 @@ from tests.proto.pop3.harness import (
     make_factory,
     sample_maildrops,
 )
-from vpop3d.proto.pop3.server import STLSMode
+from vpop3d.proto.pop3.server import POP3ListenerConfig, POP3ServerFactory, STLSMode
 
 TLS = object()  # stands in for a CertificateOptions; TLSStringTransport records it
 
@@ -157,3 +158,23 @@ def test_required_stls_without_certificate_is_a_config_error() -> None:
     """STLS required with no certificate is refused when the factory is built."""
     with pytest.raises(ValueError, match="STLS required"):
         make_factory(stls=STLSMode.REQUIRED)
+
+
+def test_callable_config_applies_to_new_connections() -> None:
+    """A config callable is read per connection, so admin changes need no restart."""
+    current = {"max": 3}
+
+    def config() -> POP3ListenerConfig:
+        return POP3ListenerConfig(max_failed_logins=current["max"])
+
+    factory = POP3ServerFactory(
+        config, FakeAuthenticator(), sample_maildrops(), Clock(), make_challenge=lambda h: b"<x>"
+    )
+    first = Transcript(factory)
+    current["max"] = 1
+    second = Transcript(factory)
+    for t in (first, second):
+        t.send("USER fred")
+        t.send("PASS wrong")
+    assert not first.is_closed()
+    assert second.is_closed()

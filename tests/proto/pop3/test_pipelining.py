@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import BinaryIO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail
 
 from tests.proto.pop3.harness import (
@@ -89,3 +91,29 @@ def test_unexpected_error_gives_temporary_failure_and_session_survives(
     monkeypatch.setattr(drops.drops[0], "open_body", broken)
     t.expect("RETR 1", "-ERR [SYS/TEMP] Temporary server error, please try again later")
     t.expect("STAT", "+OK 3 89")
+
+
+SCRIPT = (
+    b"CAPA\r\nUSER fred\r\nPASS letmein\r\nSTAT\r\nLIST\r\nUIDL 2\r\nTOP 2 1\r\n"
+    b"RETR 1\r\nDELE 1\r\nLIST 1\r\nRSET\r\nNOOP\r\nBOGUS\r\nQUIT\r\n"
+)
+
+
+def run_script(pieces: list[bytes]) -> str:
+    t = Transcript(make_factory(maildrops=sample_maildrops()))
+    for piece in pieces:
+        t.protocol.dataReceived(piece)
+    return t.take()
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(SCRIPT)), max_size=12))
+def test_replies_do_not_depend_on_segmentation(cuts: list[int]) -> None:
+    """However the client's bytes are split into segments, the replies are the same."""
+    points = sorted(set(cuts))
+    pieces = [
+        SCRIPT[start:end] for start, end in zip([0, *points], [*points, len(SCRIPT)], strict=True)
+    ]
+    whole = run_script([SCRIPT])
+    assert whole.endswith("+OK signing off\r\n")
+    assert whole.count("-ERR") == 2  # LIST of a deleted message, BOGUS
+    assert run_script(pieces) == whole

@@ -36,7 +36,7 @@ class TLSTransport(StringTransport):
         super().__init__()
         self.tls: object = None
 
-    def startTLS(self, ctx: object) -> None:
+    def startTLS(self, ctx: object) -> None:  # noqa: N802  Twisted interface name
         self.tls = ctx
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 from typing import Protocol as TypingProtocol
-from typing import cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from typing_extensions import override
+from zope.interface import implementer
 
 from vpop3d.ports import Authenticator
 from vpop3d.proto.imap.grammar import ParseError, literal_at_end, parse_command, tag_of
@@ -50,6 +52,7 @@ class _Transport(TypingProtocol):
     def pauseProducing(self) -> None: ...  # noqa: N802 - Twisted's name
     def resumeProducing(self) -> None: ...  # noqa: N802 - Twisted's name
     def startTLS(self, context: object, /) -> None: ...  # noqa: N802 - Twisted's name
+    def registerProducer(self, producer: object, streaming: bool, /) -> None: ...  # noqa: N802
 
 
 _PAUSE_BUFFER = 256 * 1024  # stop reading when this much waits behind a running command
@@ -65,6 +68,97 @@ class IMAPLimits:
     autologout: float = 30 * 60  # RFC 3501 §5.4: at least 30 minutes
     login_timeout: float = 5 * 60  # before authentication (RFC 3501 §5.4 allows less)
     idle_keepalive: float = 10 * 60  # "* OK Still here" during IDLE (< 29 min, RFC 2177)
+    max_logins_per_user: int = 20  # spec seed-4 §8.3 "Concurrent logins for a User"
+    max_connections_per_ip: int = 1002  # spec seed-4 §8.3 "... from an IP address"
+    max_user_fetches: int = 5  # spec seed-4 §8.3 "Concurrent FETCHes for a User"
+    max_server_fetches: int = 50  # "... for this server"
+    fetch_wait: float = 40.0  # seconds a FETCH waits for a slot
+    max_user_searches: int = 2  # "Concurrent SEARCHes for a User"
+    search_wait: float = 30.0
+
+
+class SlotPool:
+    """At most ``limit`` holders; others queue for up to a timeout (spec seed-4 §8.3)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._queue: list[tuple[Deferred[bool], _DelayedCall]] = []
+
+    def acquire(self, clock: Clock, timeout: float) -> Deferred[bool]:
+        """Fires True with a slot held, or False when none freed up in time."""
+        waiter: Deferred[bool] = Deferred()
+        if self.active < self.limit:
+            self.active += 1
+            waiter.callback(True)
+            return waiter
+
+        def give_up() -> None:
+            self._queue[:] = [entry for entry in self._queue if entry[0] is not waiter]
+            waiter.callback(False)
+
+        self._queue.append((waiter, clock.callLater(timeout, give_up)))
+        return waiter
+
+    def release(self) -> None:
+        if self._queue:
+            waiter, timer = self._queue.pop(0)
+            timer.cancel()
+            waiter.callback(True)  # the slot passes straight to the next in line
+        else:
+            self.active -= 1
+
+
+@implementer(IPushProducer)
+class _OutputGate:
+    """Registered with the transport: learns when its write buffer is full."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self._waiters: list[Deferred[None]] = []
+
+    def wait(self) -> Deferred[None]:
+        waiter: Deferred[None] = Deferred()
+        if self.paused:
+            self._waiters.append(waiter)
+        else:
+            waiter.callback(None)
+        return waiter
+
+    def pauseProducing(self) -> None:  # noqa: N802 - Twisted's name
+        self.paused = True
+
+    def resumeProducing(self) -> None:  # noqa: N802 - Twisted's name
+        self.paused = False
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def stopProducing(self) -> None:  # noqa: N802 - Twisted's name
+        self.resumeProducing()
+
+
+class ConnectionCounter:
+    """Live connections per peer address and logins per user, shared by listeners."""
+
+    def __init__(self) -> None:
+        self.by_ip: dict[str, int] = {}
+        self.by_user: dict[int, int] = {}
+        self.pools: dict[tuple[str, int | None], SlotPool] = {}
+
+    def pool(self, kind: str, user_id: int | None, limit: int) -> SlotPool:
+        key = (kind, user_id)
+        if key not in self.pools:
+            self.pools[key] = SlotPool(limit)
+        return self.pools[key]
+
+    @staticmethod
+    def _change(table: dict[Any, int], key: object, delta: int) -> None:
+        value = table.get(key, 0) + delta
+        if value > 0:
+            table[key] = value
+        else:
+            table.pop(key, None)
 
 
 class IMAPServerProtocol(Protocol):
@@ -81,8 +175,13 @@ class IMAPServerProtocol(Protocol):
         limits: IMAPLimits,
         tls_context: object | None = None,
         implicit_tls: bool = False,
+        counter: ConnectionCounter | None = None,
     ) -> None:
         self._config = config
+        self._counter = counter or ConnectionCounter()
+        self._gate = _OutputGate()
+        self._counted_ip = False
+        self._counted_user: int | None = None
         self._store = store
         self._authenticator = authenticator
         self._clock = clock
@@ -122,6 +221,53 @@ class IMAPServerProtocol(Protocol):
         self._process()
         return waiter
 
+    def drained(self) -> Deferred[None]:
+        return self._gate.wait()
+
+    def acquire(self, kind: str) -> Deferred[Callable[[], None] | None]:
+        return Deferred.fromCoroutine(self._acquire(kind))
+
+    async def _acquire(self, kind: str) -> Callable[[], None] | None:
+        """Hold a FETCH or SEARCH slot for this user (and the server, for FETCH)."""
+        limits, user = self._limits, self._counted_user
+        if kind == "fetch":
+            wanted = [
+                (
+                    self._counter.pool("user-fetch", user, limits.max_user_fetches),
+                    limits.fetch_wait,
+                ),
+                (
+                    self._counter.pool("server-fetch", None, limits.max_server_fetches),
+                    limits.fetch_wait,
+                ),
+            ]
+        else:
+            wanted = [
+                (self._counter.pool("search", user, limits.max_user_searches), limits.search_wait)
+            ]
+        held: list[SlotPool] = []
+        for pool, wait in wanted:
+            if not await pool.acquire(self._clock, wait):
+                for taken in held:
+                    taken.release()
+                return None
+            held.append(pool)
+
+        def release() -> None:
+            for taken in held:
+                taken.release()
+
+        return release
+
+    def register_login(self, user_id: int) -> bool:
+        """Count a login; False when the user already has too many sessions."""
+        counter = self._counter
+        if counter.by_user.get(user_id, 0) >= self._limits.max_logins_per_user:
+            return False
+        counter._change(counter.by_user, user_id, 1)
+        self._counted_user = user_id
+        return True
+
     @property
     def secure(self) -> bool:
         return self._secure
@@ -136,6 +282,15 @@ class IMAPServerProtocol(Protocol):
     def connectionMade(self) -> None:
         peer = self._wire.getPeer()
         self._peer_ip = str(getattr(peer, "host", ""))
+        counter = self._counter
+        if counter.by_ip.get(self._peer_ip, 0) >= self._limits.max_connections_per_ip:
+            # Spec seed-4 §8.3: the manual's text for this limit.
+            self._wire.write(b"* BYE Too many connections from this address!\r\n")
+            self._close()
+            return
+        counter._change(counter.by_ip, self._peer_ip, 1)
+        self._counted_ip = True
+        self._wire.registerProducer(self._gate, True)
         self._wire.write(self.session.greeting())
         self._reset_timer()
 
@@ -154,7 +309,14 @@ class IMAPServerProtocol(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self._timer = self._keepalive = None
+        if self._counted_ip:
+            self._counter._change(self._counter.by_ip, self._peer_ip, -1)
+            self._counted_ip = False
+        if self._counted_user is not None:
+            self._counter._change(self._counter.by_user, self._counted_user, -1)
+            self._counted_user = None
         self.session.connection_lost()
+        self._gate.stopProducing()
         waiter, self._line_waiter = self._line_waiter, None
         if waiter is not None:
             waiter.errback(reason)
@@ -357,8 +519,10 @@ class IMAPServerFactory(Factory):
         limits: IMAPLimits | None = None,
         tls_context: object | None = None,
         implicit_tls: bool = False,
+        counter: ConnectionCounter | None = None,
     ) -> None:
         self.config = config
+        self.counter = counter or ConnectionCounter()
         self.store = store
         self.authenticator = authenticator
         self.clock = clock
@@ -377,6 +541,7 @@ class IMAPServerFactory(Factory):
             self.limits,
             self.tls_context,
             self.implicit_tls,
+            self.counter,
         )
         protocol.factory = self
         return protocol

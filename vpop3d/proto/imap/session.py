@@ -12,7 +12,8 @@ SEARCH, and never when no command is in progress (except during IDLE).
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from bisect import bisect_left, bisect_right
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -69,6 +70,7 @@ from vpop3d.proto.imap.mailbox import (
 )
 
 FETCH_BATCH = 200  # messages loaded per store round trip while streaming FETCH
+BODY_BATCH = 20  # the same when whole messages are loaded
 
 
 class State(enum.Enum):
@@ -112,6 +114,15 @@ class Channel(Protocol):
     def read_line(self) -> Deferred[bytes]:
         """The next line the client sends (without CRLF), for continuations."""
 
+    def register_login(self, user_id: int) -> bool:
+        """Count this session against the user's login limit; False: over the limit."""
+
+    def drained(self) -> Deferred[None]:
+        """Fires once the transport is not holding back output (streaming FETCH)."""
+
+    def acquire(self, kind: str) -> Deferred[Callable[[], None] | None]:
+        """A FETCH/SEARCH slot ("fetch"/"search"): a release callable, or None on timeout."""
+
     @property
     def secure(self) -> bool: ...
 
@@ -142,20 +153,16 @@ class _View:
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in snap.messages}
         self.recent: set[int] = set(snap.recent)
         self.keywords: set[str] = set(snap.keywords)
+        for flags in self.flags.values():
+            self.keywords.update(f for f in flags if f[:1] != "\\")
+        self.announced: set[str] = set(snap.keywords)
         self.pending_expunge: set[int] = set()
         self.dirty = False
         self.unwatch: Callable[[], None] = lambda: None
 
     def msn_of(self, uid: int) -> int:
         """Message sequence number of a UID in the view (binary search)."""
-        lo, hi = 0, len(self.uids)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.uids[mid] < uid:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo + 1
+        return bisect_left(self.uids, uid) + 1
 
     def resolve(self, messages: SeqSet, by_uid: bool) -> list[tuple[int, int]]:
         """(msn, uid) pairs named by a sequence set, ascending."""
@@ -163,9 +170,14 @@ class _View:
         if by_uid:
             largest = self.uids[-1] if self.uids else 0
             # RFC 3501 §6.4.8: "n:*" always includes the largest UID in use.
-            return [
-                (i + 1, uid) for i, uid in enumerate(self.uids) if messages.contains(uid, largest)
-            ]
+            out: list[tuple[int, int]] = []
+            for low, high in messages.ranges(largest):
+                start = bisect_left(self.uids, low)
+                end = bisect_right(self.uids, high)
+                out.extend((i + 1, self.uids[i]) for i in range(start, end))
+            return out
+        if count == 0 and all(None in item for item in messages.items):
+            return []  # "1:*" on an empty mailbox names nothing; clients send it
         if messages.max_number(count) > count or (count == 0 and messages.items):
             raise _bad("Invalid message sequence number")
         return [(n, self.uids[n - 1]) for n in messages.iter_numbers(count)]
@@ -176,14 +188,25 @@ class _View:
         flags = fetch.format_flags(self.flags[uid], uid in self.recent)
         return b"* %d FETCH (%sFLAGS %s)\r\n" % (msn, items, flags)
 
-    def remove(self, uid: int) -> int:
-        """Drop ``uid`` from the view and return the sequence number it had."""
-        msn = self.msn_of(uid)
-        del self.uids[msn - 1]
-        del self.flags[uid]
-        self.recent.discard(uid)
-        self.pending_expunge.discard(uid)
-        return msn
+    def remove(self, uids: Iterable[int]) -> list[int]:
+        """Drop ``uids`` from the view; their sequence numbers, highest first.
+
+        Announcing EXPUNGEs from the highest number down keeps each number valid at
+        the moment its response is read (RFC 3501 §7.4.1) with one pass over the map.
+        """
+        gone = {uid for uid in uids if uid in self.flags}
+        if not gone:
+            return []
+        numbers = sorted((self.msn_of(uid) for uid in gone), reverse=True)
+        self.uids = [uid for uid in self.uids if uid not in gone]
+        for uid in gone:
+            del self.flags[uid]
+            self.recent.discard(uid)
+            self.pending_expunge.discard(uid)
+        return numbers
+
+    def expunge_lines(self, uids: Iterable[int]) -> bytes:
+        return b"".join(b"* %d EXPUNGE\r\n" % msn for msn in self.remove(uids))
 
 
 _ANY = frozenset({Capability, Noop, Logout, Id})
@@ -225,6 +248,17 @@ def quote(text: str) -> bytes:
 def mailbox_name(name: str) -> bytes:
     """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
     return quote(utf7.encode(name))
+
+
+def valid_name(name: str) -> bool:
+    """A name we store: no LIST wildcards, no empty levels, no control characters."""
+    return (
+        bool(name)
+        and not name.startswith(DELIMITER)
+        and DELIMITER * 2 not in name
+        and not any(c in name for c in "*%")
+        and all(ord(c) >= 0x20 and c != "\x7f" for c in name)
+    )
 
 
 def list_matches(pattern: str, name: str) -> bool:
@@ -452,7 +486,11 @@ class IMAPSession:
         arrived = False
         if view.dirty:
             view.dirty = False
-            delta = await view.folder.refresh()
+            try:
+                delta = await view.folder.refresh()
+            except BaseException:
+                view.dirty = True
+                raise
             if self.view is not view:
                 return
             gone = set(delta.expunged)
@@ -475,29 +513,40 @@ class IMAPSession:
                 view.flags[meta.uid] = meta.flags
             view.recent.update(uid for uid in delta.recent if uid in view.flags)
         if allow_expunge and view.pending_expunge:
-            for uid in sorted(view.pending_expunge, reverse=True):
-                if uid in view.flags:
-                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
+            self.write(view.expunge_lines(list(view.pending_expunge)))
             view.pending_expunge.clear()
         if arrived:
             self.write(b"* %d EXISTS\r\n" % len(view.uids))
             self.write(b"* %d RECENT\r\n" % len(view.recent))
+        self._announce_keywords(view)
         for uid in changed:
             if uid in view.flags and uid not in view.pending_expunge:
                 self.write(view.flags_response(uid, with_uid=True))
+
+    def _announce_keywords(self, view: _View) -> None:
+        """RFC 3501 §7.2.6: a new keyword in use means a new FLAGS response."""
+        if view.keywords != view.announced:
+            view.announced = set(view.keywords)
+            self._write_flags(view)
+
+    def _write_flags(self, view: _View) -> None:
+        keywords = sorted(view.keywords)
+        self.untagged("FLAGS (" + " ".join([*SYSTEM_FLAGS, *keywords]) + ")")
+        permanent = "" if view.read_only else " ".join([*SYSTEM_FLAGS, *keywords, "\\*"])
+        self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
 
     # ------------------------------------------------------------- any state
 
     async def _capability(self, tag: str, command: Command) -> Outcome | None:
         self.untagged("CAPABILITY " + " ".join(self.capabilities()))
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "CAPABILITY completed")
         return None
 
     async def _noop(self, tag: str, command: Command) -> Outcome | None:
         if self.view is not None:
             self.view.dirty = True  # NOOP/CHECK always poll (RFC 3501 §6.1.2)
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         name = "CHECK" if isinstance(command, Check) else "NOOP"
         self._done(tag, f"{name} completed")
         return None
@@ -512,7 +561,7 @@ class IMAPSession:
     async def _id(self, tag: str, command: Command) -> Outcome | None:
         # RFC 2971: the server answers with its own identification.
         self.write(b'* ID ("name" "vpop3d" "version" ' + quote(__version__) + b")\r\n")
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "ID completed")
         return None
 
@@ -540,6 +589,9 @@ class IMAPSession:
             principal = await self.authenticator.authenticate(credentials, context)
         except LoginFailed as err:
             return self._login_failed(tag, err.text, _LOGIN_CODES.get(err.response_code, ""))
+        if not self.channel.register_login(principal.user_id):
+            # Spec seed-4 §8.3: the manual's text for "Concurrent logins for a User".
+            raise _no("Too many logins for this user", "LIMIT")
         await self.store.ensure_defaults(principal)
         self.user = principal
         self.state = State.AUTHENTICATED
@@ -631,7 +683,7 @@ class IMAPSession:
             if "\\Seen" not in view.flags[uid]:
                 self.untagged(f"OK [UNSEEN {msn}] First unseen message")
                 break
-        permanent = "" if view.read_only else " ".join([*SYSTEM_FLAGS, "\\*"])
+        permanent = "" if view.read_only else " ".join([*flags, "\\*"])
         self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
         self.untagged(f"OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {snap.uidnext}] Predicted next UID")
@@ -643,10 +695,10 @@ class IMAPSession:
     async def _create(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Create)
         name = command.mailbox.rstrip(DELIMITER)  # RFC 3501 §6.3.3 trailing delimiter
-        if not name or name == "INBOX" or "//" in name:
+        if not valid_name(name) or name == "INBOX":
             raise _no("Cannot create that mailbox", "CANNOT")
         await self.store.create_folder(self._principal(), name)
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "CREATE completed")
         return None
 
@@ -655,24 +707,24 @@ class IMAPSession:
         if command.mailbox == "INBOX":
             raise _no("INBOX cannot be deleted", "CANNOT")
         await self.store.delete_folder(self._principal(), command.mailbox)
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "DELETE completed")
         return None
 
     async def _rename(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Rename)
         new = command.new.rstrip(DELIMITER)
-        if not new or new == "INBOX":
+        if not valid_name(new) or new == "INBOX":
             raise _no("Cannot rename to that name", "CANNOT")
         await self.store.rename_folder(self._principal(), command.old, new)
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "RENAME completed")
         return None
 
     async def _subscribe(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Subscribe)
         await self.store.set_subscribed(self._principal(), command.mailbox, command.subscribe)
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         verb = "SUBSCRIBE" if command.subscribe else "UNSUBSCRIBE"
         self._done(tag, f"{verb} completed")
         return None
@@ -683,7 +735,7 @@ class IMAPSession:
         if not command.pattern:
             if not command.lsub:  # RFC 3501 §6.3.8: the delimiter and root
                 self.untagged('LIST (\\Noselect) "/" ""')
-            await self._sync(allow_expunge=True)
+            await self._safe_sync(allow_expunge=True)
             self._done(tag, f"{verb} completed")
             return None
         pattern = command.reference + command.pattern
@@ -699,7 +751,7 @@ class IMAPSession:
                 continue
             line = b"* " + verb.encode() + b" (" + " ".join(attributes).encode() + b') "/" '
             self.write(line + mailbox_name(name) + b"\r\n")
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, f"{verb} completed")
         return None
 
@@ -751,7 +803,7 @@ class IMAPSession:
         }
         body = " ".join(f"{item} {values[item]}" for item in command.items)
         self.write(b"* STATUS " + mailbox_name(command.mailbox) + f" ({body})\r\n".encode())
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "STATUS completed")
         return None
 
@@ -767,7 +819,7 @@ class IMAPSession:
         )
         if self.view is not None:
             self.view.dirty = True
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "APPEND completed", f"APPENDUID {result.uidvalidity} {result.uid}")
         return None
 
@@ -776,7 +828,7 @@ class IMAPSession:
             raise _bad("IDLE is disabled")
         # RFC 2177: report pending changes at once, then as they happen.
         self.write(b"+ idling\r\n")
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._idling = True
         if self.view is not None and self.view.dirty:
             self._kick_idle_sync()
@@ -794,7 +846,7 @@ class IMAPSession:
     async def _namespace(self, tag: str, command: Command) -> Outcome | None:
         # Spec seed-1 §11.3: empty personal namespace ("Root Folder Path" blank).
         self.untagged('NAMESPACE (("" "/")) NIL NIL')
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "NAMESPACE completed")
         return None
 
@@ -830,14 +882,22 @@ class IMAPSession:
             uids = [uid for _, uid in view.resolve(command.uids, by_uid=True)]
         if uids is None or uids:
             removed = await view.folder.expunge(uids)
-            for uid in sorted(removed, reverse=True):
-                if uid in view.flags:
-                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
-        await self._sync(allow_expunge=True)
+            self.write(view.expunge_lines(removed))
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, "EXPUNGE completed")
         return None
 
     async def _fetch(self, tag: str, command: Command) -> Outcome | None:
+        release = await self.channel.acquire("fetch")
+        if release is None:
+            # Spec seed-4 §8.3: the manual's text once the 40 s wait is over.
+            raise _no("Too many current FETCHes active", "LIMIT")
+        try:
+            return await self._fetch_slotted(tag, command)
+        finally:
+            release()
+
+    async def _fetch_slotted(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Fetch)
         view = self._selected()
         targets = view.resolve(command.messages, command.uid)
@@ -846,8 +906,11 @@ class IMAPSession:
         items = fetch.with_implicit(command.items, command.uid, seen_set=False)
         with_flags = fetch.with_implicit(command.items, command.uid, seen_set=True)
         missing = False
-        for start in range(0, len(targets), FETCH_BATCH):
-            batch = targets[start : start + FETCH_BATCH]
+        size = BODY_BATCH if need >= fetch.Need.SUMMARY else FETCH_BATCH
+        for start in range(0, len(targets), size):
+            batch = targets[start : start + size]
+            if start:
+                await self.channel.drained()  # stream: wait while the client lags
             loaded: dict[int, MessageData] = {}
             if need > fetch.Need.FLAGS:
                 loaded = await self._load(view, [uid for _, uid in batch], need)
@@ -877,7 +940,7 @@ class IMAPSession:
                         message,
                     )
                 )
-        await self._sync(allow_expunge=command.uid)
+        await self._safe_sync(allow_expunge=command.uid)
         if missing:
             raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
         self._done(tag, f"{'UID ' if command.uid else ''}FETCH completed")
@@ -907,12 +970,13 @@ class IMAPSession:
             if meta.uid in view.flags:
                 view.flags[meta.uid] = meta.flags
                 view.keywords.update(f for f in meta.flags if not f.startswith("\\"))
+        self._announce_keywords(view)
         if not command.silent:
             for meta in result:
                 if meta.uid in view.flags:
                     self.write(view.flags_response(meta.uid, with_uid=command.uid))
         missing = len(uids) < len(targets)
-        await self._sync(allow_expunge=command.uid)
+        await self._safe_sync(allow_expunge=command.uid)
         if missing:
             raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
         self._done(tag, f"{'UID ' if command.uid else ''}STORE completed")
@@ -927,7 +991,7 @@ class IMAPSession:
         targets = view.resolve(command.messages, command.uid)
         uids = [uid for _, uid in targets]
         if not uids:
-            await self._sync(allow_expunge=True)
+            await self._safe_sync(allow_expunge=True)
             self._done(tag, f"{verb} completed")
             return None
         result = await view.folder.copy(uids, command.mailbox, command.move)
@@ -941,15 +1005,22 @@ class IMAPSession:
             # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
             if code:
                 self.untagged(f"OK [{code}] Moved")
-            for uid in sorted(result.source_uids, reverse=True):
-                if uid in view.flags:
-                    self.write(b"* %d EXPUNGE\r\n" % view.remove(uid))
+            self.write(view.expunge_lines(result.source_uids))
             code = ""
-        await self._sync(allow_expunge=True)
+        await self._safe_sync(allow_expunge=True)
         self._done(tag, f"{verb} completed", code)
         return None
 
     async def _search(self, tag: str, command: Command) -> Outcome | None:
+        release = await self.channel.acquire("search")
+        if release is None:
+            raise _no("Too many concurrent searches - try again later", "LIMIT")
+        try:
+            return await self._search_slotted(tag, command)
+        finally:
+            release()
+
+    async def _search_slotted(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Search)
         view = self._selected()
         if command.charset not in (None, "UTF-8", "US-ASCII"):
@@ -974,7 +1045,7 @@ class IMAPSession:
                 if imapsearch.matches(command.key, candidate, max_seq=count, max_uid=largest_uid):
                     hits.append(uid if command.uid else msn)
         self.untagged("SEARCH" + "".join(f" {n}" for n in hits))
-        await self._sync(allow_expunge=command.uid)
+        await self._safe_sync(allow_expunge=command.uid)
         self._done(tag, f"{'UID ' if command.uid else ''}SEARCH completed")
         return None
 

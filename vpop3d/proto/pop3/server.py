@@ -27,7 +27,7 @@ from typing_extensions import override
 from zope.interface import implementer
 
 from vpop3d.core import sasl
-from vpop3d.core.reply import ReplyError
+from vpop3d.core.reply import Reply, ReplyError
 from vpop3d.ports import Authenticator, MaildropAccess
 from vpop3d.proto.pop3 import grammar
 from vpop3d.proto.pop3.grammar import BodyEncoder
@@ -205,6 +205,14 @@ class POP3ServerProtocol(Protocol):
     def connectionMade(self) -> None:
         peer = self._transport.getPeer()
         peer_ip = str(getattr(peer, "host", peer))
+        refusal = self._factory.refusal(peer_ip)
+        if refusal is not None:
+            # Seed-4 §15/§7.10: IP access tables and IDS blocks refuse at connect.
+            _log.info("POP3 refused {peer}: {text}", peer=peer_ip, text=refusal.text)
+            self._closing = True
+            self._transport.write(f"-ERR {refusal.text}".encode() + grammar.CRLF)
+            self._transport.loseConnection()
+            return
         self._config, self._session = self._factory.new_session(peer_ip)
         _log.info(
             "POP3 {listener} connection {conn} from {peer}",
@@ -390,13 +398,15 @@ class POP3ServerFactory(Factory):
         tls_context: object | None = None,
         *,
         make_challenge: Callable[[str], bytes] = sasl.make_challenge,
+        gate: Callable[[str], Reply | None] | None = None,
     ) -> None:
         """Wire one listener.
 
         ``config`` may be a callable, read for each new connection so that admin
         changes apply without a restart. ``tls_context`` (an
         ``IOpenSSLServerConnectionCreator`` such as ``CertificateOptions``) enables
-        STLS; ``make_challenge`` makes the APOP greeting timestamp.
+        STLS; ``make_challenge`` makes the APOP greeting timestamp; ``gate(peer_ip)``
+        may refuse a connection before the greeting (access rules, IDS blocks).
         """
         self._config_source = config
         first = self._current()
@@ -407,7 +417,12 @@ class POP3ServerFactory(Factory):
         self._authenticator = authenticator
         self._maildrops = maildrops
         self._make_challenge = make_challenge
+        self._gate = gate
         self._ids = itertools.count(1)
+
+    def refusal(self, peer_ip: str) -> Reply | None:
+        """Why a connection from ``peer_ip`` is refused, or None to serve it."""
+        return self._gate(peer_ip) if self._gate is not None else None
 
     def _current(self) -> POP3ListenerConfig:
         source = self._config_source

@@ -148,7 +148,6 @@ class POP3Session:
         self.state = POP3State.AUTHORIZATION
         self._username: str | None = None
         self._failures = 0
-        self._utf8 = False
         self._mechanism: sasl.ServerMechanism | None = None
         self._scram_principal: Principal | None = None
         self._maildrop: Maildrop | None = None
@@ -229,7 +228,8 @@ class POP3Session:
             case Stls():
                 return self._stls()
             case Utf8():
-                self._utf8 = True
+                # RFC 6856 §2: arguments are UTF-8 anyway (the grammar decodes UTF-8)
+                # and messages go out as stored; nothing else changes.
                 return _ok("UTF8 enabled")
             case Stat():
                 count, octets = self._totals()
