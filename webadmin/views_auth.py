@@ -16,7 +16,7 @@ from vpop3d.app import accounts
 from vpop3d.core.reply import LoginFailed
 from webadmin import views_system, views_wizard
 from webadmin.forms import arg
-from webadmin.guard import Halt, Viewer, Web
+from webadmin.guard import Viewer, Web
 from webadmin.security import peer_ip
 from webadmin.sessions import LOGIN_COOKIE, SESSION_COOKIE
 
@@ -181,6 +181,3 @@ async def _change(web: Web, request: Request, viewer: Viewer) -> str:
     except accounts.AdminError as exc:
         return str(exc)
     return ""
-
-
-__all__ = ["Halt", "register"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from klein import Klein
 from twisted.web.server import Request
 
-from vpop3d.app import accounts, groupadmin
+from vpop3d.app import accounts, groupadmin, mappingcsv
 from vpop3d.app.routing import DISABLE_IMPLIED
 from webadmin.forms import arg, flag
 from webadmin.guard import Viewer, Web
@@ -110,6 +110,29 @@ def register(app: Klein, web: Web) -> None:
             web.flash(viewer, "error", sentence(exc))
         else:
             web.flash(viewer, "ok", f"Mapping for {pattern.strip()} added.")
+        raise web.redirect(request, "/admin/mappings.html")
+
+    @app.route("/admin/mappings.csv", methods=["GET"])
+    async def export_mappings(request: Request) -> bytes:
+        await web.admin_page(request)
+        text = await web.db.read(mappingcsv.export_csv, titles=flag(request, "titles"))
+        request.setHeader(b"content-type", b"text/csv; charset=utf-8")
+        request.setHeader(b"content-disposition", b'attachment; filename="mappings.csv"')
+        return text.encode("utf-8")
+
+    @app.route("/admin/mappings/import", methods=["POST"])
+    async def import_mappings(request: Request) -> bytes:
+        viewer = await web.admin_page(request)
+        raw = request.args.get(b"file", [b""])[0]
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            web.flash(viewer, "error", "The file is not UTF-8 text; save it as CSV (UTF-8).")
+            raise web.redirect(request, "/admin/mappings.html") from None
+        added, problems = await web.db.write(mappingcsv.import_csv, text)
+        web.flash(viewer, "ok", f"{added} mapping(s) imported.")
+        for problem in problems[:20]:
+            web.flash(viewer, "error", sentence(ValueError(problem)))
         raise web.redirect(request, "/admin/mappings.html")
 
     @app.route("/admin/mappings/<int:mapping_id>/delete", methods=["POST"])

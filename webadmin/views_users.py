@@ -78,8 +78,10 @@ async def add_user_from(web: Web, values: dict[str, Any]) -> str | None:
     return None
 
 
-def _user_and_groups(conn: Connection, name: str) -> tuple[Any, list[Group]]:
-    return users.by_name(conn, name), groups.list_all(conn)
+def _user_and_groups(conn: Connection, name: str) -> tuple[Any, list[Group], list[int]]:
+    user = users.by_name(conn, name)
+    secondary = users.secondary_groups(conn, user.id) if user else []
+    return user, groups.list_all(conn), secondary
 
 
 def register(app: Klein, web: Web) -> None:
@@ -155,7 +157,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/users/<name>/edit.html", methods=["GET", "POST"])
     async def edit_user(request: Request, name: str) -> bytes:
         viewer = await web.admin_page(request)
-        user, all_groups = await web.db.read(_user_and_groups, name)
+        user, all_groups, secondary = await web.db.read(_user_and_groups, name)
         if user is None:
             request.setResponseCode(404)
             return web.renderer.page("refused.html", viewer=viewer, message=f"No user {name}.")
@@ -166,12 +168,13 @@ def register(app: Klein, web: Web) -> None:
                 web.flash(viewer, "ok", f"User {user.name} has been saved.")
                 raise web.redirect(request, "/admin/users.html")
             request.setResponseCode(400)
-            user, all_groups = await web.db.read(_user_and_groups, name)
+            user, all_groups, secondary = await web.db.read(_user_and_groups, name)
         return web.renderer.page(
             "user_edit.html",
             viewer=viewer,
             user=user,
             groups=all_groups,
+            secondary=secondary,
             error=error,
             section="users",
         )
@@ -212,11 +215,20 @@ def _set_group(conn: Connection, name: str, group: str) -> None:
 
 
 def _apply_edit(
-    conn: Connection, name: str, changes: dict[str, Any], group: str, password: str
+    conn: Connection,
+    name: str,
+    changes: dict[str, Any],
+    group: str,
+    secondary: list[int],
+    password: str,
 ) -> None:
     """All of one Edit User submit in one transaction: all of it or nothing."""
     accounts.update_user(conn, name, **changes)
     _set_group(conn, name, group)
+    known = {g.id for g in groups.list_all(conn)}
+    user = users.by_name(conn, name)
+    assert user is not None
+    users.set_secondary_groups(conn, user.id, sorted(set(secondary) & known))
     if password:
         accounts.set_password(conn, name, password)
 
@@ -243,7 +255,12 @@ async def _save_user(web: Web, request: Request, viewer: Viewer, name: str) -> s
         "quota_kb": int(quota),
     }
     try:
-        await web.db.write(_apply_edit, name, changes, arg(request, "group"), password)
+        secondary = [
+            int(v)
+            for v in request.args.get(b"secondary", [])
+            if v.decode("ascii", "replace").isdigit()
+        ]
+        await web.db.write(_apply_edit, name, changes, arg(request, "group"), secondary, password)
     except accounts.AdminError as exc:
         text = str(exc)
         return text[0].upper() + text[1:] + "."

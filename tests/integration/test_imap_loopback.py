@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from twisted.internet import reactor, threads
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import Clock
 
 from tests.support.stack import Stack
 from vpop3d.app.imapmail import StoreMailStore
@@ -520,3 +521,17 @@ SyncState *
         return repo.in_folder(conn, folders.inbox(conn, fred).id)[0].flags
 
     assert stack.db.read_sync(first_flags) & 1  # \Seen reached the server
+
+
+def test_modseq_poller_runs_only_while_watched(stack: Stack) -> None:
+    """The polling loop starts with the first watcher and stops with the last."""
+    clock = Clock()
+    store = StoreMailStore(stack.db, stack.blobs, stack.bus, clock=clock, poll_interval=5)
+    first = store.poller.watch(7, 3)
+    second = store.poller.watch(7, 3)
+    assert clock.getDelayedCalls()
+    first()
+    assert clock.getDelayedCalls()
+    second()
+    assert not clock.getDelayedCalls()
+    assert stack.bus.listener_count(7) == 0

@@ -38,6 +38,12 @@ class SyncDatabase:
     def call_in_pool(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         return maybeDeferred(fn, *args, **kwargs)
 
+    def call_cpu(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return maybeDeferred(fn, *args, **kwargs)
+
+    def write_grouped(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self.write(fn, *args, **kwargs)
+
     def read_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self._db.read_sync(fn, *args, **kwargs)
 

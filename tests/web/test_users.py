@@ -179,3 +179,31 @@ def test_export_users_csv(admin, stack):
     assert lines[0] == "User Id,Admin,Comments,Allow send Internet,Allow receive Internet,Enabled"
     assert 'fred,0,"Fred ""F"", Jr",1,1,1' in lines
     assert "boss,1,,1,1,1" in lines
+
+
+def test_edit_user_primary_and_secondary_groups(admin, stack):
+    """The General tab sets the primary group and any number of secondary groups."""
+    from vpop3d.store import groups
+
+    office = stack.db.run_sync(groups.add, "office").id
+    sales = stack.db.run_sync(groups.add, "sales").id
+    stack.add_user("fred")
+    page = admin.get("/admin/users/fred/edit.html")
+    admin.request(
+        "POST",
+        "/admin/users/fred/edit.html",
+        data=[
+            ("csrf", field_value(page.text, "csrf")),
+            ("enabled", "on"),
+            ("quota_kb", "0"),
+            ("group", "office"),
+            ("secondary", str(office)),
+            ("secondary", str(sales)),
+            ("secondary", "99999"),
+        ],
+    )
+    fred = stack.db.run_sync(users.by_name, "fred")
+    assert fred.primary_group_id == office
+    assert sorted(stack.db.run_sync(users.secondary_groups, fred.id)) == sorted([office, sales])
+    page = admin.get("/admin/users/fred/edit.html")
+    assert f'name="secondary" value="{sales}" checked' in page.text

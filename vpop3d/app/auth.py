@@ -69,29 +69,47 @@ def principal_for(conn: Connection, user: User) -> Principal:
     return Principal(user_id=user.id, username=user.name, is_admin=is_admin, address=address)
 
 
-def check_credentials(conn: Connection, credentials: Credentials, service: str) -> _Outcome:
-    """The whole decision for one login attempt (runs in a pool thread)."""
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """What the password check needs, read in one database call."""
+
+    principal: Principal
+    stored_hash: str | None  # argon2 hash to verify (PasswordCredentials)
+    plain_secret: str | None
+
+
+def find_candidate(conn: Connection, credentials: Credentials, service: str) -> _Candidate | str:
+    """The account the credentials name, or the reason it cannot log in (pool thread)."""
     name = split_login(conn, credentials.username)
     if name is None:
-        return _Outcome(None, "not a local domain")
+        return "not a local domain"
     user = users.by_name(conn, name)
     if user is None:
-        return _Outcome(None, "unknown user")
+        return "unknown user"
     blocked = _account_blocked(conn, user)
     if blocked:
-        return _Outcome(None, blocked)
+        return blocked
+    stored = user.password_hash
+    if service == "web" and user.webmail_password_hash:
+        stored = user.webmail_password_hash
+    return _Candidate(principal_for(conn, user), stored, user.plain_secret)
+
+
+def verify(candidate: _Candidate | str, credentials: Credentials) -> _Outcome:
+    """The CPU-bound half of a login: argon2 or digest check (CPU pool thread)."""
+    if isinstance(candidate, str):
+        return _Outcome(None, candidate)
     if isinstance(credentials, PasswordCredentials):
-        stored = user.password_hash
-        if service == "web" and user.webmail_password_hash:
-            stored = user.webmail_password_hash
-        if not verify_password(stored, credentials.password):
+        if candidate.stored_hash is None or not verify_password(
+            candidate.stored_hash, credentials.password
+        ):
             return _Outcome(None, "bad password")
     elif isinstance(credentials, ChallengeCredentials) and not (
-        user.plain_secret and credentials.verify(user.plain_secret)
+        candidate.plain_secret and credentials.verify(candidate.plain_secret)
     ):
         return _Outcome(None, f"bad {credentials.kind} response")
     # ScramVerified: the proof was already checked against the stored keys.
-    return _Outcome(principal_for(conn, user), "ok")
+    return _Outcome(candidate.principal, "ok")
 
 
 def _scram_keys(conn: Connection, login: str) -> ScramKeys | None:
@@ -130,7 +148,9 @@ class AccountAuthenticator:
             )
             return outcome.principal
 
-        return self._db.read(check_credentials, credentials, context.service).addCallback(decide)
+        looked_up = self._db.read(find_candidate, credentials, context.service)
+        checked = looked_up.addCallback(lambda found: self._db.call_cpu(verify, found, credentials))
+        return checked.addCallback(decide)
 
     def scram_keys(self, username: str) -> Deferred[ScramKeys | None]:
         return self._db.read(_scram_keys, username)

@@ -88,6 +88,9 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._reactor = reactor  # None: only the *_sync calls are available (CLI)
         self._pool = ThreadPool(minthreads=1, maxthreads=threads, name="vpop3d-db")
+        # CPU-bound work (argon2 password checks) gets its own small pool, so a burst
+        # of logins cannot starve message reads and deliveries of database threads.
+        self._cpu_pool = ThreadPool(minthreads=1, maxthreads=2, name="vpop3d-cpu")
         self._grouped: list[_GroupedCall] = []
         self._group_running = False
 
@@ -97,9 +100,11 @@ class Database:
 
     def start(self) -> None:
         self._pool.start()
+        self._cpu_pool.start()
 
     def stop(self) -> None:
         self._pool.stop()
+        self._cpu_pool.stop()
         self.engine.dispose()
 
     def run_sync(
@@ -181,6 +186,10 @@ class Database:
     def call_in_pool(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
         """Run blocking non-SQL work (file reads, fsync) in the same pool."""
         return deferToThreadPool(self._need_reactor(), self._pool, fn, *args, **kwargs)
+
+    def call_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        """Run CPU-heavy work (password hashing) in the small CPU pool."""
+        return deferToThreadPool(self._need_reactor(), self._cpu_pool, partial(fn, *args, **kwargs))
 
     def _need_reactor(self) -> IReactorThreads:
         if self._reactor is None:

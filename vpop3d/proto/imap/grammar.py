@@ -130,6 +130,7 @@ _SIMPLE_FETCH = frozenset(
         "RFC822",
         "RFC822.HEADER",
         "RFC822.TEXT",
+        "MODSEQ",
     }
 )
 
@@ -218,6 +219,7 @@ class Login:
 class Select:
     mailbox: str
     readonly: bool = False  # EXAMINE
+    condstore: bool = False  # "(CONDSTORE)" select parameter (RFC 7162 §3.1.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +298,7 @@ class Fetch:
     messages: SeqSet
     items: tuple[FetchItem, ...]
     uid: bool = False
+    changed_since: int | None = None  # CHANGEDSINCE modifier (RFC 7162 §3.1.4.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +308,7 @@ class Store:
     silent: bool
     flags: tuple[str, ...]
     uid: bool = False
+    unchanged_since: int | None = None  # UNCHANGEDSINCE modifier (RFC 7162 §3.1.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,6 +524,13 @@ class _Scanner:
             raise self.fail("Number out of range")
         return value
 
+    def mod_sequence(self) -> int:
+        """RFC 7162 mod-sequence-valzer: 0 to 2^63-1."""
+        raw = self._run(frozenset(range(256)) - frozenset(b"0123456789"))
+        if not raw or len(raw) > 19 or int(raw) > 2**63 - 1:
+            raise self.fail("Expected a mod-sequence value")
+        return int(raw)
+
     def nz_number(self) -> int:
         value = self.number()
         if value == 0:
@@ -700,13 +711,17 @@ def _select(readonly: bool) -> _Parser:
     def parse(s: _Scanner, uid: bool) -> Command:
         s.sp()
         name = s.mailbox()
-        if s.take(b" ("):  # select-params (CONDSTORE etc.): accepted, ignored
-            depth = 1
-            while depth and not s.at_end():
-                ch = s.data[s.pos]
-                s.pos += 1
-                depth += (ch == 0x28) - (ch == 0x29)
-        return Select(name, readonly)
+        condstore = False
+        if s.take(b" ("):  # select-params: CONDSTORE; others are refused
+            params: list[str] = []
+            while not s.take(b")"):
+                if params:
+                    s.sp()
+                params.append(s.atom().upper())
+            if params != ["CONDSTORE"]:
+                raise s.fail("Unsupported SELECT parameters")
+            condstore = True
+        return Select(name, readonly, condstore)
 
     return parse
 
@@ -761,7 +776,9 @@ def _list(lsub: bool) -> _Parser:
     return parse
 
 
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"})
+STATUS_ITEMS = frozenset(
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}
+)
 
 
 def _status(s: _Scanner, uid: bool) -> Command:
@@ -826,9 +843,13 @@ def _fetch(s: _Scanner, uid: bool) -> Command:
         else:
             s.pos = start
             items.append(_fetch_att(s))
-    if s.take(b" ("):  # fetch-modifiers such as CHANGEDSINCE: not supported yet
-        raise s.fail("FETCH modifiers are not supported")
-    return Fetch(messages, tuple(items), uid)
+    changed_since = None
+    if s.take(b" ("):  # fetch-modifiers: CHANGEDSINCE only (QRESYNC VANISHED is not offered)
+        if not s.take(b"CHANGEDSINCE "):
+            raise s.fail("Unsupported FETCH modifier")
+        changed_since = s.mod_sequence()
+        s.expect(b")")
+    return Fetch(messages, tuple(items), uid, changed_since)
 
 
 def _fetch_att(s: _Scanner) -> FetchItem:
@@ -943,6 +964,13 @@ def _search_key(s: _Scanner, depth: int) -> q.SearchKey:
         return q.Header(field_name, s.astring())
     if name == "UID":
         return q.UID(s.sequence_set())
+    if name == "MODSEQ":  # RFC 7162 §3.1.5; the optional entry name/type is accepted
+        if s.peek() == 0x22:
+            s.string_bytes()
+            s.sp()
+            s.atom()
+            s.sp()
+        return q.ModSeq(s.mod_sequence())
     raise s.fail(f"Unknown SEARCH key {name[:40]}")
 
 
@@ -950,8 +978,13 @@ def _store(s: _Scanner, uid: bool) -> Command:
     s.sp()
     messages = s.sequence_set()
     s.sp()
-    if s.take(b"("):  # store-modifiers (UNCHANGEDSINCE): not supported yet
-        raise s.fail("STORE modifiers are not supported")
+    unchanged_since = None
+    if s.take(b"("):  # store-modifiers: UNCHANGEDSINCE only
+        if not s.take(b"UNCHANGEDSINCE "):
+            raise s.fail("Unsupported STORE modifier")
+        unchanged_since = s.mod_sequence()
+        s.expect(b")")
+        s.sp()
     mode = "+" if s.take(b"+") else "-" if s.take(b"-") else ""
     if not s.take(b"FLAGS"):
         raise s.fail("Expected FLAGS, +FLAGS or -FLAGS")
@@ -964,7 +997,7 @@ def _store(s: _Scanner, uid: bool) -> Command:
         while s.take(b" "):
             names.append(s.flag())
         flags = tuple(names)
-    return Store(messages, mode, silent, flags, uid)
+    return Store(messages, mode, silent, flags, uid, unchanged_since)
 
 
 def _copy(move: bool) -> _Parser:

@@ -303,7 +303,7 @@ class IMAPServerProtocol(Protocol):
         self._process()
 
     @override
-    def connectionLost(self, reason: Failure = ConnectionDone) -> None:  # type: ignore[assignment]  # Twisted's default
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self._closed = True
         for call in (self._timer, self._keepalive):
             if call is not None and call.active():
@@ -319,7 +319,7 @@ class IMAPServerProtocol(Protocol):
         self._gate.stopProducing()
         waiter, self._line_waiter = self._line_waiter, None
         if waiter is not None:
-            waiter.errback(reason)
+            waiter.errback(reason if reason is not None else Failure(ConnectionDone()))
 
     # ------------------------------------------------------------- framing
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 
 from vpop3d import __version__
@@ -416,6 +417,8 @@ class IMAPSession:
         except ReplyError as err:
             self._tagged(tag, "NO", err.reply.text)
             return Outcome.CONTINUE
+        except ConnectionClosed:
+            return Outcome.CLOSE  # the client went away mid-command (IDLE, AUTHENTICATE)
         except Exception:  # noqa: BLE001  command boundary
             self._log.failure("IMAP command {verb} failed", verb=tagged.verb)
             self._tagged(tag, "NO", "Temporary server error, please try again", "UNAVAILABLE")
