@@ -46,7 +46,7 @@ from vpop3d.app.passwords import secrets_for
 from vpop3d.app.settings import Settings
 from vpop3d.config import ListenerSpec
 from vpop3d.ports import Principal
-from vpop3d.proto.imap.server import IMAPServerFactory
+from vpop3d.proto.imap.server import IMAPLimits, IMAPServerFactory
 from vpop3d.proto.imap.session import IMAPConfig
 from vpop3d.store import folders, users
 from vpop3d.store.blobs import FileBlobStore
@@ -216,11 +216,12 @@ async def run(reactor_: Any, args: argparse.Namespace, tmp: Path, db: Database) 
                                  [args.rounds] * len(jobs)))  # fmt: skip
         return total, time.perf_counter() - start
 
-    total, seconds = await threads.deferToThread(mixed)
-    print(
-        f"{'mixed load':>20}: {total / seconds:8.1f} commands/s "
-        f"({total} commands, {len(jobs)} sessions x {args.rounds} rounds, {seconds:.1f} s)"
-    )
+    if jobs:
+        total, seconds = await threads.deferToThread(mixed)
+        print(
+            f"{'mixed load':>20}: {total / seconds:8.1f} commands/s "
+            f"({total} commands, {len(jobs)} sessions x {args.rounds} rounds, {seconds:.1f} s)"
+        )
 
     times = await threads.deferToThread(timed)
     for name, seconds in times.items():
@@ -229,7 +230,9 @@ async def run(reactor_: Any, args: argparse.Namespace, tmp: Path, db: Database) 
     store = StoreMailStore(db, blobs, bus)
     auth = _StubAuth()
     auth.principal = Principal(idle_id, "idler", False, "idler@mail.example.test")
-    idle_factory = IMAPServerFactory(IMAPConfig(), store, auth, reactor_)
+    many = args.idlers + 1  # one user, one address: lift the per-user/per-IP limits
+    limits = IMAPLimits(max_logins_per_user=many, max_connections_per_ip=many)
+    idle_factory = IMAPServerFactory(IMAPConfig(), store, auth, reactor_, limits)
     peer = IPv4Address("TCP", "192.0.2.9", 1000)
     kept = []
     tracemalloc.start()
@@ -240,7 +243,10 @@ async def run(reactor_: Any, args: argparse.Namespace, tmp: Path, db: Database) 
         protocol.makeConnection(transport)
         protocol.dataReceived(b"a LOGIN idler x\r\nb SELECT INBOX\r\nc IDLE\r\n")
         kept.append((protocol, transport))
+    deadline = time.monotonic() + 300
     while any(not t.value().endswith(b"+ idling\r\n") for _, t in kept):
+        if time.monotonic() > deadline:
+            raise RuntimeError("sessions did not reach IDLE")
         await task.deferLater(reactor_, 0.05, lambda: None)
     for _, transport in kept:
         transport.clear()

@@ -368,4 +368,3 @@ def defaults(data_dir: Path) -> BootConfig:
     parser.add_section("server")
     parser.set("server", "data_dir", str(data_dir))
     return parse(parser, "<defaults>", data_dir, None)
-

@@ -36,6 +36,12 @@ def _pop3(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     return build_pop3_factory(context, spec)
 
 
+def _imap(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
+    from vpop3d.wiring_imap import build_imap_factory
+
+    return build_imap_factory(context, spec)
+
+
 def _status(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     from vpop3d.status import StatusFactory
 
@@ -52,6 +58,7 @@ BUILDERS: dict[str, Callable[[ServerContext, ListenerSpec], IProtocolFactory]] =
     "http": _http,
     "smtp": _smtp,
     "pop3": _pop3,
+    "imap": _imap,
     "status": _status,
     "ldap": _ldap,
 }

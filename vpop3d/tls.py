@@ -71,9 +71,17 @@ def ensure_self_signed(directory: Path, hostname: str) -> TLSFiles:
     return TLSFiles(cert_path, key_path, True)
 
 
+INSTALLED_CERT = "installed.crt"  # written by the web admin's certificate page
+INSTALLED_KEY = "installed.key"
+
+
 def tls_files(config: BootConfig) -> TLSFiles:
+    """tap.conf's [tls] files, else the chain pasted in the web admin, else self-signed."""
     if config.tls.certificate is not None and config.tls.key is not None:
         return TLSFiles(config.tls.certificate, config.tls.key, False)
+    installed = config.tls_dir / INSTALLED_CERT, config.tls_dir / INSTALLED_KEY
+    if installed[0].exists() and installed[1].exists():
+        return TLSFiles(installed[0], installed[1], False)
     return ensure_self_signed(config.tls_dir, config.hostname)
 
 

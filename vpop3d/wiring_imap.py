@@ -75,8 +75,11 @@ def listener_config(
 
 def build_imap_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolFactory:
     """The factory for one IMAP listener (implicit TLS is wrapped by the endpoint)."""
+    from vpop3d.wiring_delivery import shared_access
+
     settings = context.settings
     hostname = context.config.hostname
+    access = shared_access(context)
     store = context.shared(
         "imap.mailstore",
         lambda: StoreMailStore(
@@ -104,4 +107,5 @@ def build_imap_factory(context: ServerContext, spec: ListenerSpec) -> IProtocolF
         tls_context=context.tls,
         implicit_tls=spec.implicit_tls,
         counter=context.shared("imap.counter", ConnectionCounter),
+        gate=lambda ip: access.connection_refusal("imap", ip, spec.name) is None,
     )

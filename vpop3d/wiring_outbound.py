@@ -35,6 +35,6 @@ def shared_queue_runner(context: ServerContext) -> QueueRunner:
 def build_queue_runner(context: ServerContext) -> IService:
     """The BACKGROUND entry: ``("smtp", build_queue_runner)``."""
     runner = shared_queue_runner(context)
-    context.extras.setdefault("queue_kick", runner.kick)
+    context.extras.setdefault("queue.kick", runner.kick)
     runner.setName("outbound-queue")
     return runner

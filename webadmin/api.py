@@ -55,6 +55,11 @@ def _user_json(conn: Connection, name: str) -> dict[str, Any] | None:
     }
 
 
+def _patch_user(conn: Connection, name: str, changes: dict[str, Any]) -> None:
+    accounts.update_user(conn, name, **changes)
+    accounts.require_enabled_admin(conn)
+
+
 def _group_json(row: groupadmin.GroupRow) -> dict[str, Any]:
     return {**asdict(row.group), "user_count": row.user_count}
 
@@ -146,7 +151,7 @@ def register(app: Klein, web: Web) -> None:
                 return fail(request, 404, f"no user {name}")
             return json_body(request, 200, found)
         try:
-            await web.db.write(accounts.update_user, name, **body)
+            await web.db.write(_patch_user, name, body)
         except accounts.AdminError as exc:
             code = 404 if str(exc).startswith("no such user") else 400
             return fail(request, code, sentence(exc))

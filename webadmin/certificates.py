@@ -15,8 +15,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-CERT_FILE = "installed.crt"
-KEY_FILE = "installed.key"
+from vpop3d.tls import INSTALLED_CERT, INSTALLED_KEY
+
+CERT_FILE = INSTALLED_CERT
+KEY_FILE = INSTALLED_KEY
 
 
 class CertificateError(ValueError):

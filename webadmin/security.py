@@ -75,6 +75,9 @@ class LoginThrottle:
         return len(self._recent(key)) >= self.limit
 
     def failed(self, key: str) -> None:
+        if len(self._failures) >= 10_000:  # many addresses: forget the quiet ones
+            for old in [k for k in self._failures if not self._recent(k)]:
+                del self._failures[old]
         self._recent(key).append(self._clock.seconds())
 
     def succeeded(self, key: str) -> None:

@@ -19,6 +19,7 @@ SESSION_COOKIE = b"vpop3d_session"
 LOGIN_COOKIE = b"vpop3d_login"  # pre-login token: proves cookies work, blocks login CSRF
 IDLE_TIMEOUT = 8 * 3600.0
 REMEMBER_FOR = 30 * 24 * 3600.0
+SWEEP_AT = 1000  # sessions held before expired ones are swept at the next login
 
 
 @dataclass(slots=True)
@@ -46,6 +47,9 @@ class SessionStore:
 
     def create(self, username: str, *, persistent: bool) -> Session:
         now = self._clock.seconds()
+        if len(self._sessions) >= SWEEP_AT:
+            for token in list(self._sessions):
+                self.get(token)  # drops it if expired
         token = secrets.token_urlsafe(32)
         session = Session(token, username, persistent, now, now)
         self._sessions[token] = session
@@ -68,6 +72,9 @@ class SessionStore:
             return None
         session.last_seen = now
         return session
+
+    def __len__(self) -> int:
+        return len(self._sessions)
 
     def end(self, token: str) -> None:
         self._sessions.pop(token, None)

@@ -229,6 +229,7 @@ def _apply_edit(
     user = users.by_name(conn, name)
     assert user is not None
     users.set_secondary_groups(conn, user.id, sorted(set(secondary) & known))
+    accounts.require_enabled_admin(conn)
     if password:
         accounts.set_password(conn, name, password)
 

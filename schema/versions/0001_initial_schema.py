@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 23:14:00.269826
+Create Date: 2026-11-24 23:42:34.488229
 """
 
 from __future__ import annotations
@@ -150,6 +150,10 @@ def upgrade() -> None:
     sa.Column('max_rcpt_msg', sa.Integer(), nullable=False),
     sa.Column('max_rcpt_session', sa.Integer(), nullable=False),
     sa.Column('max_msgs_session', sa.Integer(), nullable=False),
+    sa.Column('rate_msgs', sa.Integer(), nullable=False),
+    sa.Column('rate_msgs_minutes', sa.Integer(), nullable=False),
+    sa.Column('rate_rcpts', sa.Integer(), nullable=False),
+    sa.Column('rate_rcpts_minutes', sa.Integer(), nullable=False),
     sa.Column('dns_servers', sa.Text(), nullable=False),
     sa.Column('dns_overrides', sa.Text(), nullable=False),
     sa.Column('mx_threads', sa.Integer(), nullable=False),
@@ -183,6 +187,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.Float(), nullable=False),
     sa.Column('warned_at', sa.Float(), nullable=True),
     sa.Column('held', sa.Boolean(), nullable=False),
+    sa.Column('auth_user', sa.String(length=320), nullable=True),
     sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], name=op.f('fk_queue_blob_id_blobs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_queue')),
     sqlite_autoincrement=True

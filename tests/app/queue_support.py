@@ -139,6 +139,7 @@ def enqueue(
     data: bytes = BODY,
     ret: str | None = None,
     now: float = START,
+    auth_user: str | None = None,
 ) -> int:
     spool = stack.spool(data)
     spool.finish()
@@ -158,6 +159,7 @@ def enqueue(
             kind=kind,
             ret=ret,
             now=now,
+            auth_user=auth_user,
         )
 
     return stack.db.run_sync(add)

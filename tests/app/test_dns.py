@@ -97,3 +97,15 @@ def test_override_patterns_and_conditions() -> None:
     assert late.host == "late.test"
     with pytest.raises(OverrideError, match="line 1"):
         parse_overrides("example.com host $bogus")
+
+
+@ensure_deferred
+async def test_dnsmx_condition(resolver: MXResolver) -> None:
+    """Check 41: $dnsmx:*.example.test matches the real MX names; $dnsmx:! inverts."""
+    via = parse_overrides("* 127.0.0.9 $dnsmx:mx?.example.test")
+    (host,) = await resolver.route("example.test", via)
+    assert host.name == "127.0.0.9"
+    hosts = await resolver.route(
+        "example.test", parse_overrides("* 127.0.0.9 $dnsmx:!mx?.example.test")
+    )
+    assert [h.name for h in hosts] == ["mx1.example.test", "mx2.example.test"]

@@ -493,3 +493,56 @@ async def test_rate_limit_messages_per_window(stack: Stack) -> None:
     clock.advance(60)
     await runner.run_connection(cid)
     assert len(net.sent) == 4
+
+
+@ensure_deferred
+async def test_notify_success_to_server_without_dsn_gives_relayed_notice(stack: Stack) -> None:
+    """RFC 3461 §5.2.2: NOTIFY=SUCCESS and a server without DSN -> a "relayed" report."""
+    stack.add_user("alice")
+    clock = _clock()
+    net = FakeNet(hosts={"mx.x.test": accept_all})
+    cid = _connection(stack)
+    enqueue(stack, [queue_repo.QueuedRecipient("bob@x.test", notify="SUCCESS,FAILURE")])
+    enqueue(stack, ["carol@x.test"])
+    runner = make_runner(stack, net, clock, FakeResolver({"x.test": ["mx.x.test"]}))
+    await runner.run_connection(cid)
+    (notice,) = _inbox_texts(stack, "alice")
+    assert b"Action: relayed" in notice
+    assert b"Final-Recipient: rfc822; bob@x.test" in notice
+    assert b"carol@x.test" not in notice
+
+
+@ensure_deferred
+async def test_retry_list_last_gap_repeats(stack: Stack) -> None:
+    """Check 42: retry list 1,2 with a 451 each time: attempts at 0, +1, +3, +5 minutes."""
+    clock = _clock()
+    net = FakeNet(hosts={"mx.x.test": reply_for(451, "4.3.0", "busy")})
+    cid = _connection(stack, retry_list="1,2")
+    enqueue(stack, ["bob@x.test"])
+    runner = make_runner(stack, net, clock, FakeResolver({"x.test": ["mx.x.test"]}))
+    attempts: list[int] = []
+    for minute in range(7):
+        before = len(net.connects)
+        await runner.run_connection(cid)
+        if len(net.connects) > before:
+            attempts.append(minute)
+        clock.advance(60)
+    assert attempts == [0, 1, 3, 5]
+
+
+@ensure_deferred
+async def test_domain_filter_authsender(stack: Stack) -> None:
+    """Check 44: `attempt: authsender = "bob"` sends bob's message, skips carol's."""
+    clock = _clock()
+    cid = _connection(
+        stack,
+        method="relay",
+        relay_servers="relay.test",
+        domain_filter='attempt: authsender = "bob"',
+    )
+    net = FakeNet(hosts={"relay.test": accept_all})
+    enqueue(stack, ["a@x.test"], auth_user="bob")
+    carol = enqueue(stack, ["b@x.test"], auth_user="carol")
+    await make_runner(stack, net, clock).run_connection(cid)
+    assert [s.recipients for s in net.sent] == [["a@x.test"]]
+    assert states(stack, carol) == {"b@x.test": "pending"}

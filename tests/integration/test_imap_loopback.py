@@ -9,6 +9,8 @@ DELETE/re-CREATE.
 from __future__ import annotations
 
 import imaplib
+import shutil
+import smtplib
 import ssl
 import subprocess
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from vpop3d.ports import MailboxChanged, Principal
 from vpop3d.store import folders
 from vpop3d.tls import context_factory, ensure_self_signed
 from vpop3d.wiring_imap import build_imap_factory
+from vpop3d.wiring_smtp import build_smtp_factory
 
 pytestmark = pytest.mark.network
 
@@ -435,6 +438,8 @@ async def test_implicit_tls_listener(stack: Stack) -> None:
     assert login[0] == "OK"
 
 
+@pytest.mark.clients
+@pytest.mark.skipif(shutil.which("mbsync") is None, reason="mbsync is not installed")
 @ensure_deferred
 async def test_mbsync_pulls_and_pushes(stack: Stack, tmp_path: Path) -> None:
     """mbsync copies the INBOX to a Maildir and uploads a local message back."""
@@ -535,3 +540,81 @@ def test_modseq_poller_runs_only_while_watched(stack: Stack) -> None:
     second()
     assert not clock.getDelayedCalls()
     assert stack.bus.listener_count(7) == 0
+
+
+@ensure_deferred
+async def test_condstore_on_the_store(stack: Stack) -> None:
+    """MODSEQ values come from the store; CHANGEDSINCE and UNCHANGEDSINCE work end to end."""
+    fred = stack.add_user("fred")
+    for subject in ("x", "y"):
+        await in_thread(lambda s=subject: deliver(stack, fred, message(s)))  # type: ignore[misc]
+    port, listening = await listen(stack)
+    try:
+
+        def scenario() -> dict[str, Any]:
+            client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=20)
+            client.login("fred", "secret")
+            out: dict[str, Any] = {"enable": client.enable("CONDSTORE")}
+            out["select"] = client.select_folder("INBOX", readonly=False)
+            out["before"] = client.fetch([1, 2], ["MODSEQ"])
+            client.add_flags([2], [b"\\Flagged"])
+            high = out["before"][2][b"MODSEQ"][0]
+            out["changed"] = client.fetch([1, 2], ["FLAGS"], modifiers=[f"CHANGEDSINCE {high}"])
+            out["status"] = client.folder_status("INBOX", ["HIGHESTMODSEQ"])
+            client.logout()
+            return out
+
+        got = await in_thread(scenario)
+    finally:
+        await stop(listening)
+    assert got["enable"] == [b"CONDSTORE"]
+    assert got["select"][b"HIGHESTMODSEQ"] > 0
+    before = {uid: data[b"MODSEQ"][0] for uid, data in got["before"].items()}
+    assert before[2] > before[1]
+    assert list(got["changed"]) == [2]
+    assert got["changed"][2][b"MODSEQ"][0] > before[2]
+    assert got["status"][b"HIGHESTMODSEQ"] == got["changed"][2][b"MODSEQ"][0]
+
+
+@ensure_deferred
+async def test_check_36_smtp_delivery_reaches_both_sessions(stack: Stack) -> None:
+    """A real SMTP delivery produces '* n EXISTS' in two selected IMAP sessions (check 36)."""
+    stack.add_user("fred")
+    imap_port, imap_listening = await listen(stack)
+    context = _Context(
+        _Config(HOST, stack.data_dir),
+        reactor,
+        stack.db,
+        stack.settings,
+        stack.blobs,
+        stack.bus,
+        stack.auth,
+        None,
+    )
+    spec = ListenerSpec("smtp", "smtp", "smtp", 0, "127.0.0.1", False, cast(Any, "off"), False)
+    smtp_factory = build_smtp_factory(cast(Any, context), spec)
+    endpoint: Any = serverFromString(reactor, "tcp:0:interface=127.0.0.1")
+    smtp_listening: IListeningPort = await endpoint.listen(smtp_factory)
+    smtp_port: int = smtp_listening.getHost().port  # type: ignore[attr-defined]  # IPv4Address
+    try:
+
+        def scenario() -> tuple[Any, Any, Any]:
+            a, b = login(imap_port), login(imap_port)
+            a.select("INBOX")
+            b.select("INBOX")
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
+                refused = client.sendmail("bob@remote.test", ["fred@example.test"], message("hi"))
+            a.noop()
+            b.noop()
+            seen = (snap(a.response("EXISTS")), snap(b.response("EXISTS")))
+            a.logout()
+            b.logout()
+            return refused, seen[0], seen[1]
+
+        refused, a_exists, b_exists = await in_thread(scenario)
+    finally:
+        await stop(imap_listening)
+        await stop(smtp_listening)
+    assert refused == {}
+    assert a_exists == ("EXISTS", [b"0", b"1"])  # SELECT's count, then the NOOP's
+    assert b_exists == ("EXISTS", [b"0", b"1"])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
+from tests.app.queue_support import lan_route
 from tests.support.server import add_user, start_server
 from vpop3d.app.bootstrap import first_run
 from vpop3d.store import folders, messages, settings, users
@@ -30,10 +31,7 @@ def test_lan_forward_into_our_own_smtp_server(tmp_path: Path, database_url: str)
     try:
         add_user(server, "bob")
         blobs = make_blob_store("file", server.data_dir)
-        route = (
-            '{"password": null, "port": %d, "server": "127.0.0.1", "username": null}'
-            % server.ports["smtp"]
-        )
+        route = lan_route("127.0.0.1", server.ports["smtp"])
 
         def enqueue(conn: Connection) -> int:
             spool = blobs.new_spool()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
-import pytest_twisted  # type: ignore[import-untyped]  # no py.typed
+import pytest_twisted
 from sqlalchemy import Connection
 from twisted.internet import reactor, threads
 from twisted.internet.endpoints import serverFromString

@@ -156,3 +156,18 @@ def test_api_unknown_path_and_empty_patch(new_client, boss_basic):
     assert same.code == 200
     assert same.json()["is_admin"] is True
     assert client.request("PATCH", "/api/v1/users/nobody", json={}, headers=boss_basic).code == 404
+
+
+def test_api_cannot_disable_the_last_enabled_admin(new_client, boss_basic, stack):
+    """With postmaster disabled, disabling boss too is refused: one admin stays enabled."""
+    client = new_client()
+    reply = client.request(
+        "PATCH", "/api/v1/users/postmaster", json={"enabled": False}, headers=boss_basic
+    )
+    assert reply.code == 200
+    reply = client.request(
+        "PATCH", "/api/v1/users/boss", json={"enabled": False}, headers=boss_basic
+    )
+    assert reply.code == 400
+    assert "no enabled administrator" in reply.json()["error"]
+    assert stack.db.run_sync(users.by_name, "boss").enabled

@@ -3,6 +3,7 @@ response conforms to the document (issue 9 "must show")."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -49,3 +50,6 @@ def test_schemathesis_finds_no_server_errors(server, tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated, result.stdout[-3000:]
+    assert int(generated.group(1)) >= 100  # every operation was really exercised

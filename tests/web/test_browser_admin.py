@@ -127,8 +127,17 @@ def test_checks_1_2_and_admin_pages(server, browser, tmp_path):  # noqa: F811
     assert server.db.read_sync(users.by_name, "kate") is not None
 
     # The new user receives mail, and the grid shows it in the Inbox column.
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as smtp:
-        smtp.sendmail("someone@remote.test", ["kate@example.test"], b"Subject: hi\r\n\r\nhello\r\n")
+    def send() -> bool:
+        try:
+            with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as smtp:
+                smtp.sendmail(
+                    "someone@remote.test", ["kate@example.test"], b"Subject: hi\r\n\r\nhello\r\n"
+                )
+        except smtplib.SMTPRecipientsRefused:
+            return False  # the router's cache has not seen kate yet
+        return True
+
+    assert _wait_for(send)
     browser.get(base + "/admin/users.html?name=kate")
     row = browser.find_element(_by("XPATH"), "//tr[td/a[text()='kate']]")
     assert row.find_elements(_by("CSS_SELECTOR"), "td.num")[0].text == "1"
@@ -170,11 +179,15 @@ def test_checks_1_2_and_admin_pages(server, browser, tmp_path):  # noqa: F811
     browser.find_element(_by("ID"), "implied_mapping").click()
     _click(browser, browser.find_element(_by("XPATH"), "//button[text()='Submit']"))
     assert "Local Mail settings saved." in _body(browser)
-    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as smtp:
-        smtp.ehlo("client.test")
-        smtp.mail("someone@remote.test")
-        assert smtp.rcpt("kate@example.test")[0] == 550
-        assert smtp.rcpt("sales@example.test")[0] == 250  # the explicit mapping still works
+
+    def rcpt_codes() -> tuple[int, int]:
+        with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as smtp:
+            smtp.ehlo("client.test")
+            smtp.mail("someone@remote.test")
+            return smtp.rcpt("kate@example.test")[0], smtp.rcpt("sales@example.test")[0]
+
+    # The router caches mappings for a couple of seconds: the new one may need a moment.
+    assert _wait_for(lambda: rcpt_codes() == (550, 250))
 
     ca = trustme.CA()
     cert = ca.issue_cert("mail.example.test")

@@ -116,3 +116,53 @@ def test_delete_group(admin, stack):
     group = stack.db.run_sync(groups.by_name, "office")
     admin.post(f"/admin/groups/{group.id}/delete", {"csrf": admin.csrf()})
     assert stack.db.run_sync(groups.by_name, "office") is None
+
+
+def _multipart(fields: dict[str, str], filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = "vpop3dTestBoundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + content
+        + b"\r\n"
+    )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_mappings_csv_import_and_export(admin, stack):
+    """Import skips the header and duplicates, refuses unsupported types per line;
+    export writes the five columns."""
+    csv_text = (
+        b"Email Address,Target mailbox/list,Comment,Type,Mail Collector ID\r\n"
+        b"sales,fred\r\n"
+        b"sales,fred\r\n"
+        b"customer@client.test,kate,,FROM,ALL\r\n"
+        b"x@y.test,kate,,POP3,ALL\r\n"
+        b",nobody\r\n"
+    )
+    body, content_type = _multipart({"csrf": admin.csrf()}, "m.csv", csv_text)
+    admin.request(
+        "POST", "/admin/mappings/import", data=body, headers={"Content-Type": content_type}
+    )
+    page = admin.get("/admin/mappings.html").text
+    assert "2 mapping(s) imported." in page
+    assert "Line 5: type 'POP3' is not supported yet." in page
+    assert "Line 6: the address and the target are required." in page
+    rows = stack.db.run_sync(mappings.list_all)
+    assert [(m.pattern, m.targets, m.direction) for m in rows] == [
+        ("sales", ("fred",), "to"),
+        ("customer@client.test", ("kate",), "from"),
+    ]
+    export = admin.get("/admin/mappings.csv?titles=1").body.decode().split("\r\n")
+    assert export[:3] == [
+        "Email Address,Target mailbox/list,Comment,Type,Mail Collector ID",
+        "sales,fred,,Normal,ALL",
+        "customer@client.test,kate,,FROM,ALL",
+    ]

@@ -207,3 +207,54 @@ def test_edit_user_primary_and_secondary_groups(admin, stack):
     assert sorted(stack.db.run_sync(users.secondary_groups, fred.id)) == sorted([office, sales])
     page = admin.get("/admin/users/fred/edit.html")
     assert f'name="secondary" value="{sales}" checked' in page.text
+
+
+def test_bulk_edit_sets_ticked_fields_on_selected_users(admin, stack):
+    """Bulk edit selects by wildcard and applies only the ticked changes."""
+    from vpop3d.store import groups
+
+    groups_id = stack.db.run_sync(groups.add, "retired").id
+    for name in ("sam", "sue", "tom"):
+        stack.add_user(name, real_name="old")
+    page = admin.get("/admin/users/bulkedit.html?pattern=s*")
+    assert "(2 Selected)" in page.text
+    reply = admin.request(
+        "POST",
+        "/admin/users/bulkedit.html?pattern=s*",
+        data=[
+            ("csrf", field_value(page.text, "csrf")),
+            ("action", "apply"),
+            ("user", "sam"),
+            ("user", "sue"),
+            ("set_quota_kb", "on"),
+            ("value_quota_kb", "2048"),
+            ("set_group", "on"),
+            ("value_group", "retired"),
+            ("value_real_name", "not applied"),
+        ],
+    )
+    assert reply.location == "/admin/users.html"
+    for name in ("sam", "sue"):
+        user = stack.db.run_sync(users.by_name, name)
+        assert (user.quota_kb, user.primary_group_id, user.real_name) == (2048, groups_id, "old")
+    assert stack.db.run_sync(users.by_name, "tom").quota_kb == 0
+
+
+def test_bulk_edit_refuses_disabling_every_admin(admin, stack):
+    """Disabling all administrators at once is refused and nothing changes."""
+    page = admin.get("/admin/users/bulkedit.html")
+    reply = admin.request(
+        "POST",
+        "/admin/users/bulkedit.html",
+        data=[
+            ("csrf", field_value(page.text, "csrf")),
+            ("action", "apply"),
+            ("user", "boss"),
+            ("user", "postmaster"),
+            ("set_enabled", "on"),
+        ],
+    )
+    assert reply.code == 400
+    assert "last administrator" in reply.text
+    assert stack.db.run_sync(users.by_name, "boss").enabled
+    assert stack.db.run_sync(users.by_name, "postmaster").enabled

@@ -121,8 +121,10 @@ def update_user(conn: Connection, name: str, /, **changes: Any) -> User:
         raise AdminError(
             f"cannot set {sorted(unknown)[0]!r}; settable: {', '.join(sorted(allowed))}"
         )
-    demoting = user.is_admin and (
-        changes.get("is_admin") is False or changes.get("enabled") is False
+    demoting = (
+        user.is_admin
+        and user.enabled
+        and (changes.get("is_admin") is False or changes.get("enabled") is False)
     )
     if demoting and users.count_admins(conn) <= 1:
         raise AdminError(
@@ -141,7 +143,7 @@ def delete_user(conn: Connection, name: str, *, acting_user: str | None = None) 
     user = _require_user(conn, name)
     if acting_user is not None and acting_user.lower() == user.name:
         raise AdminError("you cannot delete the account you are logged in as")
-    if user.is_admin and users.count_admins(conn) <= 1:
+    if user.is_admin and user.enabled and users.count_admins(conn) <= 1:
         raise AdminError(f"{user.name!r} is the last administrator and cannot be deleted")
     for folder in folders.list_for_user(conn, user.id):
         messages.remove(conn, [m.id for m in messages.in_folder(conn, folder.id)])
@@ -240,3 +242,16 @@ def set_default_domain(conn: Connection, name: str) -> Domain:
     found = domains.by_name(conn, name)
     assert found is not None
     return found
+
+
+def require_enabled_admin(conn: Connection) -> None:
+    """Refuse (roll back) a change that leaves no enabled administrator (seed-1 §8).
+
+    ``update_user`` counts administrators whether enabled or not, so a series of
+    changes (bulk edit) could otherwise disable every one of them.
+    """
+    if not any(u.is_admin and u.enabled for u in users.list_all(conn)):
+        raise AdminError(
+            "that would leave no enabled administrator (the last administrator cannot "
+            "be disabled); keep at least one administrator enabled"
+        )

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from vpop3d.app.passwords import verify_password
+from vpop3d.app.passwords import VerifiedCache
 from vpop3d.app.settings import Settings
 from vpop3d.core.reply import LoginFailed
 from vpop3d.core.sasl import (
@@ -87,7 +87,9 @@ def find_candidate(conn: Connection, credentials: Credentials, service: str) -> 
     if user is None:
         return "unknown user"
     blocked = _account_blocked(conn, user)
-    if blocked:
+    # Anti-lockout (seed-2 §3.1): a disabled administrator may still log in to the
+    # web admin, to re-enable themselves; mail protocols stay refused.
+    if blocked and not (service == "web" and user.is_admin):
         return blocked
     stored = user.password_hash
     if service == "web" and user.webmail_password_hash:
@@ -95,12 +97,15 @@ def find_candidate(conn: Connection, credentials: Credentials, service: str) -> 
     return _Candidate(principal_for(conn, user), stored, user.plain_secret)
 
 
+_verified = VerifiedCache()
+
+
 def verify(candidate: _Candidate | str, credentials: Credentials) -> _Outcome:
     """The CPU-bound half of a login: argon2 or digest check (CPU pool thread)."""
     if isinstance(candidate, str):
         return _Outcome(None, candidate)
     if isinstance(credentials, PasswordCredentials):
-        if candidate.stored_hash is None or not verify_password(
+        if candidate.stored_hash is None or not _verified.verify(
             candidate.stored_hash, credentials.password
         ):
             return _Outcome(None, "bad password")

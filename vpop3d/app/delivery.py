@@ -68,6 +68,7 @@ from vpop3d.core.message import (
     return_path_header,
     scan_headers,
 )
+from vpop3d.core.mime import analyse
 from vpop3d.core.policy import (
     AntiRelayMode,
     Disposition,
@@ -165,6 +166,7 @@ class DeliveryPlan:
     internet: list[queue_repo.QueuedRecipient] = field(default_factory=list)
     lan: list[queue_repo.QueuedRecipient] = field(default_factory=list)
     sender_outbound: str = ""
+    auth_user: str = ""  # the SMTP AUTH identity, for Domain Filtering's $authsender
     sender_initiated_remote: bool = False  # Disposition.OUTBOUND recipients exist
 
     @property
@@ -467,7 +469,9 @@ class Delivery:
         snapshot: RoutingSnapshot,
     ) -> DeliveryPlan:
         """Turn accepted recipients into users and queue rows (pure over the snapshot)."""
-        plan = DeliveryPlan(sender_outbound=sender)
+        plan = DeliveryPlan(
+            sender_outbound=sender, auth_user=principal.username if principal else ""
+        )
         users: dict[int, None] = {}
         internet: dict[str, queue_repo.QueuedRecipient] = {}
         lan: dict[tuple[str, str], queue_repo.QueuedRecipient] = {}
@@ -591,6 +595,12 @@ class Delivery:
             raise
         return spool
 
+    def _build_local_spool(self, prefix: bytes, body: DeliverySpool) -> tuple[StoreSpool, str]:
+        """The mailbox copy plus its parsed summary (ENVELOPE, BODYSTRUCTURE...), so IMAP
+        never has to parse the message again (blocking)."""
+        spool = self._build_spool(prefix, body)
+        return spool, analyse(spool.read_all()).to_json()
+
     async def _accept(self, context: SMTPContext, envelope: Envelope, spool: Spool) -> str:
         if not isinstance(spool, DeliverySpool):
             raise TypeError("accept() needs a spool from open_spool()")
@@ -712,12 +722,23 @@ class Delivery:
         local_spool: StoreSpool | None = None
         queue_spool: StoreSpool | None = None
         try:
+            summary: str | None = None
             if plan.user_ids:
-                local_spool = await self._db.call_in_pool(self._build_spool, local_prefix, spool)
+                local_spool, summary = await self._db.call_in_pool(
+                    self._build_local_spool, local_prefix, spool
+                )
             if plan.queue_entries:
                 queue_spool = await self._db.call_in_pool(self._build_spool, queue_prefix, spool)
             stored: list[Message] = await self._db.write_grouped(
-                self._commit, plan, sender, recipients, params, local_spool, queue_spool, queue_id
+                self._commit,
+                plan,
+                sender,
+                recipients,
+                params,
+                local_spool,
+                queue_spool,
+                queue_id,
+                summary,
             )
         except BaseException:
             for leftover in (local_spool, queue_spool):
@@ -750,6 +771,7 @@ class Delivery:
         local_spool: StoreSpool | None,
         queue_spool: StoreSpool | None,
         queue_id: str,
+        summary: str | None = None,
     ) -> list[Message]:
         """The one transaction: blobs, INBOX rows, queue rows (blocking)."""
         stored: list[Message] = []
@@ -761,6 +783,7 @@ class Delivery:
                 [FolderTarget(user_id) for user_id in plan.user_ids],
                 envelope_from=sender,
                 envelope_to=recipients,
+                summary=summary,
             )
         if queue_spool is not None:
             blob_id = self._blobs.commit(conn, queue_spool, refs=plan.queue_entries)
@@ -773,6 +796,7 @@ class Delivery:
                 "body_type": params.body,
                 "smtputf8": params.smtputf8,
                 "source": f"smtp:{queue_id}",
+                "auth_user": plan.auth_user,
             }
             if plan.internet:
                 queue_repo.enqueue(conn, recipients=plan.internet, kind="internet", **common)

@@ -80,6 +80,7 @@ class Override:
     password: str | None = field(default=None, repr=False)
     conditions: tuple[tuple[str, str, int], ...] = ()
     add_dns: bool = False
+    dnsmx: tuple[tuple[bool, str], ...] = ()  # ($dnsmx:!pattern -> (True, pattern))
 
     def matches(self, domain: str, *, retries: int, size: int) -> bool:
         if not wildcard_match(self.pattern.lower(), domain.lower()):
@@ -130,6 +131,7 @@ def parse_overrides(text: str) -> list[Override]:
         except OverrideError as exc:
             raise OverrideError(f"line {number}: {exc}") from None
         conditions: list[tuple[str, str, int]] = []
+        dnsmx: list[tuple[bool, str]] = []
         add_dns = False
         for word in words[2:]:
             lowered = word.lower()
@@ -138,11 +140,23 @@ def parse_overrides(text: str) -> list[Override]:
             if lowered == "$adddns":
                 add_dns = True
                 continue
+            if lowered.startswith("$dnsmx:"):
+                pattern = lowered[len("$dnsmx:") :]
+                negate = pattern.startswith("!")
+                pattern = pattern.lstrip("!")
+                if not pattern:
+                    raise OverrideError(f"line {number}: $dnsmx needs a host pattern")
+                dnsmx.append((negate, pattern))
+                continue
             match = _CONDITION.match(word)
             if match is None:
                 raise OverrideError(f"line {number}: unknown condition {word!r}")
             conditions.append((match.group(1).lower(), match.group(2), int(match.group(3))))
-        found.append(Override(words[0], host, port, username, password, tuple(conditions), add_dns))
+        found.append(
+            Override(
+                words[0], host, port, username, password, tuple(conditions), add_dns, tuple(dnsmx)
+            )
+        )
     return found
 
 
@@ -269,8 +283,30 @@ class MXResolver:
     async def route(
         self, domain: str, overrides: Sequence[Override], *, retries: int = 0, size: int = 0
     ) -> list[MXHost]:
-        """Hosts for ``domain`` with the DNS Overrides applied (seed-3 §13)."""
-        chosen = find_override(overrides, domain, retries=retries, size=size)
+        """Hosts for ``domain`` with the DNS Overrides applied (seed-3 §13).
+
+        ``$dnsmx:<pattern>`` lines match when any real MX host matches the pattern,
+        ``$dnsmx:!<pattern>`` when none does; other lines are skipped then.
+        """
+        chosen: Override | None = None
+        mx_names: list[str] | None = None
+        for item in overrides:
+            if not item.matches(domain, retries=retries, size=size):
+                continue
+            if item.dnsmx:
+                if mx_names is None:
+                    try:
+                        mx_names = [name for _pref, name in await self.mx_names(domain)]
+                    except DNSFailure:
+                        mx_names = []
+                names = mx_names
+                if not all(
+                    any(wildcard_match(pattern, n) for n in names) != negate
+                    for negate, pattern in item.dnsmx
+                ):
+                    continue
+            chosen = item
+            break
         if chosen is None:
             return await self.mx_hosts(domain)
         host = MXHost(

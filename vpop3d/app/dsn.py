@@ -59,7 +59,14 @@ def emit(
     """Create one report for ``outcomes``; returns where it went, or None when none is due."""
     if not original.sender or original.sender == "<>":
         return None
-    kind = "DELAY" if all(o.status.action == "delayed" for o in outcomes) else "FAILURE"
+    actions = {o.status.action for o in outcomes}
+    kind = (
+        "DELAY"
+        if actions == {"delayed"}
+        else "SUCCESS"
+        if actions <= {"relayed", "delivered"}
+        else "FAILURE"
+    )
     wanted = [o.status for o in outcomes if wants_notice(o.notify, kind)]
     if not wanted:
         return None

@@ -132,6 +132,7 @@ def _rows_for(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Any
                 messages.c.size,
                 messages.c.blob_id,
                 messages.c.summary,
+                messages.c.modseq,
             )
             .where(messages.c.folder_id == folder_id, messages.c.uid.in_(list(uids)))
             .order_by(messages.c.uid)
@@ -259,13 +260,19 @@ class StoreSelectedFolder:
         ]
 
     def store(
-        self, uids: Sequence[int], mode: str, flags: frozenset[str]
+        self,
+        uids: Sequence[int],
+        mode: str,
+        flags: frozenset[str],
+        unchanged_since: int | None = None,
     ) -> Deferred[Sequence[MessageMeta]]:
         def work(conn: Connection) -> tuple[list[MessageMeta], int]:
             rows = _rows_for(conn, self._folder_id, uids)
             changes: list[tuple[int, int, tuple[str, ...]]] = []
-            result: list[tuple[int, frozenset[str]]] = []
+            result: list[tuple[int, frozenset[str], int]] = []
             for r in rows:
+                if unchanged_since is not None and int(r.modseq) > unchanged_since:
+                    continue  # RFC 7162 §3.1.3: changed since; reported as MODIFIED
                 current = flags_of(int(r.flags), (r.keywords or "").split())
                 if mode == "+":
                     new = current | flags
@@ -273,15 +280,16 @@ class StoreSelectedFolder:
                     new = current - flags
                 else:
                     new = flags
-                result.append((int(r.uid), new))
+                result.append((int(r.uid), new, int(r.modseq)))
                 if new != current:
                     bits, keywords = bits_of(new)
                     changes.append((int(r.id), bits, keywords))
             modseq = message_repo.update_flags(conn, changes) if changes else 0
-            stamp = {r.uid: int(r.id) for r in rows}
+            changed_ids = {c[0] for c in changes}
+            ids = {int(r.uid): int(r.id) for r in rows}
             metas = [
-                MessageMeta(uid, new, modseq if any(c[0] == stamp[uid] for c in changes) else 0)
-                for uid, new in result
+                MessageMeta(uid, new, modseq if ids[uid] in changed_ids else old)
+                for uid, new, old in result
             ]
             return metas, modseq
 

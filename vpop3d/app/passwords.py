@@ -6,6 +6,12 @@ the CLI, the web admin and the password service all store the same things.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -33,6 +39,44 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class VerifiedCache:
+    """Remembers recent successful argon2 checks for a few minutes.
+
+    Mail clients log in again every few minutes (POP3 polls, IMAP reconnects); a
+    fresh argon2 run each time would make logins the server's main CPU cost. An
+    entry is keyed by the stored hash and an HMAC of the password under a
+    per-process random key, so nothing reusable is kept, a password change
+    (new stored hash) misses the cache, and wrong passwords are never cached.
+    """
+
+    def __init__(self, ttl: float = 300.0, size: int = 10_000) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _digest(self, stored_hash: str, password: str) -> bytes:
+        message = stored_hash.encode() + b"\0" + password.encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        digest = self._digest(stored_hash, password)
+        now = time.monotonic()
+        with self._lock:
+            expires = self._entries.get(digest)
+            if expires is not None and expires > now:
+                return True
+        if not verify_password(stored_hash, password):
+            return False
+        with self._lock:
+            self._entries[digest] = now + self._ttl
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return True
 
 
 def needs_rehash(stored_hash: str) -> bool:

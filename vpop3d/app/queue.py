@@ -38,12 +38,11 @@ from twisted.logger import Logger
 from typing_extensions import override
 
 from vpop3d.app import connectors as config
-from vpop3d.app import dsn
 from vpop3d.app.dns import DNSFailure, MXHost, MXResolver
+from vpop3d.app.queueresult import Ledger, Policy, RunReport, merge, relayed_notice, settle_entry
 from vpop3d.app.settings import Settings
 from vpop3d.core import batv
 from vpop3d.core.domainfilter import Facts
-from vpop3d.core.dsnformat import RecipientStatus
 from vpop3d.core.reply import Reply
 from vpop3d.core.schedule import due_connections, gap_allows
 from vpop3d.proto.smtp import client as smtp
@@ -100,49 +99,9 @@ class Target:
 
 
 @dataclass
-class RunReport:
-    """What one run did (for logs, the last-result string and tests)."""
-
-    attempted: int = 0
-    delivered: int = 0
-    deferred: int = 0
-    failed: int = 0
-    connected: bool = False
-    notices: int = 0
-    text: str = ""
-    last_error: str = ""
-    claimed: int = 0
-
-
-@dataclass
 class _Work:
     entry: ClaimedEntry
     recipients: list[DueRecipient]
-
-
-@dataclass
-class _Ledger:
-    """Per-entry outcomes of one run, settled in one transaction at the end."""
-
-    deferred: dict[int, tuple[DueRecipient, Reply, str | None]] = field(default_factory=dict)
-    failed: dict[int, tuple[DueRecipient, Reply, str | None]] = field(default_factory=dict)
-    delivered: set[int] = field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class _Policy:
-    """How a lane retries and how a session is limited."""
-
-    retry_minutes: tuple[int, ...]
-    max_retry_hours: float
-    warn_after_hours: float
-    max_rcpt_msg: int = 0
-    max_rcpt_session: int = 0
-    max_msgs_session: int = 0
-    next_host_on_transient: bool = True
-    rate_msgs: tuple[int, int] = (0, 0)
-    rate_rcpts: tuple[int, int] = (0, 0)
-    rate_key: int | None = None  # connection id whose send history the rates count
 
 
 def _describe(target: Target, reply: Reply) -> str:
@@ -367,7 +326,7 @@ class QueueRunner(Service):
         report = await self._run_lan_batch()
         while report.claimed >= CLAIM_BATCH and report.delivered:
             more = await self._run_lan_batch()
-            report = _merge(report, more)
+            report = merge(report, more)
             if more.claimed < CLAIM_BATCH or not more.delivered:
                 break
         return report
@@ -378,14 +337,14 @@ class QueueRunner(Service):
         report = RunReport(claimed=len(claimed))
         if not claimed:
             return report
-        policy = _Policy(
+        policy = Policy(
             retry_minutes=config.parse_retry_list(
                 self._settings.get_str(LAN_RETRY, "5,10,30,60,120,240")
             ),
             max_retry_hours=float(self._settings.get(LAN_MAX_RETRY_HOURS, 120.0)),
             warn_after_hours=float(self._settings.get(LAN_WARN_AFTER_HOURS, 4.0)),
         )
-        ledger = _Ledger()
+        ledger = Ledger()
         groups: dict[str, list[_Work]] = {}
         for entry in claimed:
             by_route: dict[str, list[DueRecipient]] = {}
@@ -438,7 +397,7 @@ class QueueRunner(Service):
             # seed-3 §15.1: when the batch is done, look again while full batches come.
             while report.claimed >= CLAIM_BATCH and report.delivered:
                 more = await self._send_connection(sender, snapshot)
-                report = _merge(report, more)
+                report = merge(report, more)
                 if more.claimed < CLAIM_BATCH or not more.delivered:
                     break
         finally:
@@ -478,7 +437,7 @@ class QueueRunner(Service):
         self, sender: config.SenderConfig, snapshot: config.Snapshot
     ) -> RunReport:
         report = RunReport()
-        policy = _Policy(
+        policy = Policy(
             retry_minutes=sender.retry_minutes,
             max_retry_hours=sender.max_retry_hours,
             warn_after_hours=sender.warn_after_hours,
@@ -497,7 +456,7 @@ class QueueRunner(Service):
         owner = self._run_owner()
         claimed = await self._claim("internet", owner)
         report.claimed = len(claimed)
-        ledger = _Ledger()
+        ledger = Ledger()
         try:
             work = self._filtered(claimed, sender)
             if not work:
@@ -565,6 +524,7 @@ class QueueRunner(Service):
                 size=entry.size,
                 retries=min(r.attempts for r in entry.recipients),
                 age_seconds=now - entry.created_at,
+                authsender=entry.auth_user or "",
                 sender=entry.sender,
             )
             keep = [
@@ -576,6 +536,7 @@ class QueueRunner(Service):
                         size=base.size,
                         retries=r.attempts,
                         age_seconds=base.age_seconds,
+                        authsender=base.authsender,
                         sender=base.sender,
                         recipient=r.address,
                     )
@@ -594,8 +555,8 @@ class QueueRunner(Service):
         work: list[_Work],
         sender: config.SenderConfig,
         options: Callable[[Target], smtp.ClientOptions],
-        policy: _Policy,
-        ledger: _Ledger,
+        policy: Policy,
+        ledger: Ledger,
         report: RunReport,
         return_path: Callable[[str], str],
     ) -> None:
@@ -658,7 +619,7 @@ class QueueRunner(Service):
 
     def _note(
         self,
-        ledger: _Ledger,
+        ledger: Ledger,
         report: RunReport,
         rcpt: DueRecipient,
         reply: Reply,
@@ -683,8 +644,8 @@ class QueueRunner(Service):
         work: list[_Work],
         targets: Sequence[Target],
         options: Callable[[Target], smtp.ClientOptions],
-        policy: _Policy,
-        ledger: _Ledger,
+        policy: Policy,
+        ledger: Ledger,
         report: RunReport,
         return_path: Callable[[str], str] | None,
     ) -> bool:
@@ -742,8 +703,8 @@ class QueueRunner(Service):
         session: OutboundSession,
         target: Target,
         pending: list[tuple[ClaimedEntry, list[DueRecipient]]],
-        policy: _Policy,
-        ledger: _Ledger,
+        policy: Policy,
+        ledger: Ledger,
         report: RunReport,
         return_path: Callable[[str], str] | None,
         cache: dict[int, bytes],
@@ -813,8 +774,13 @@ class QueueRunner(Service):
                         )
                         ledger.delivered.update(r.id for r in accepted)
                         report.delivered += len(accepted)
+                        dsn_capable = "DSN" in getattr(session, "extensions", {})
                         for rcpt in accepted:
                             ledger.deferred.pop(rcpt.id, None)
+                            # RFC 3461 §5.2.2: a server without DSN cannot report success
+                            # for us; say "relayed" ourselves if the sender asked.
+                            if "SUCCESS" in rcpt.notify.upper() and not dsn_capable:
+                                ledger.relayed[rcpt.id] = (rcpt, target.name)
                     for address, reply in result.recipients:
                         if reply.is_success:
                             continue
@@ -831,7 +797,7 @@ class QueueRunner(Service):
             await session.quit()
         return next_host, last
 
-    def _rate_limited(self, policy: _Policy, next_recipients: int) -> bool:
+    def _rate_limited(self, policy: Policy, next_recipients: int) -> bool:
         """seed-3 §11 "Max messages/recipients: X per Y minutes" (sliding window)."""
         if policy.rate_key is None:
             return False
@@ -856,8 +822,8 @@ class QueueRunner(Service):
     async def _settle(
         self,
         claimed: Sequence[ClaimedEntry],
-        ledger: _Ledger,
-        policy: _Policy,
+        ledger: Ledger,
+        policy: Policy,
         owner: str,
         report: RunReport,
     ) -> None:
@@ -871,9 +837,12 @@ class QueueRunner(Service):
                 ids = {r.id for r in entry.recipients}
                 failed = [v for k, v in ledger.failed.items() if k in ids]
                 deferred = [v for k, v in ledger.deferred.items() if k in ids]
-                notices += _settle_entry(
+                notices += settle_entry(
                     conn, blobs, entry, failed, deferred, policy, now, hostname, report
                 )
+                relayed = [v for k, v in ledger.relayed.items() if k in ids]
+                if relayed:
+                    notices += relayed_notice(conn, blobs, entry, relayed, now, hostname)
                 queue_repo.finish(conn, entry.id)
                 queue_repo.release(conn, entry.id, owner)
             return notices
@@ -885,20 +854,6 @@ class QueueRunner(Service):
                 self._held.pop(entry.id, None)
         if report.notices:
             self.kick()
-
-
-def _merge(first: RunReport, more: RunReport) -> RunReport:
-    return RunReport(
-        attempted=first.attempted + more.attempted,
-        delivered=first.delivered + more.delivered,
-        deferred=first.deferred + more.deferred,
-        failed=first.failed + more.failed,
-        connected=first.connected or more.connected,
-        notices=first.notices + more.notices,
-        text=more.text,
-        last_error=more.last_error or first.last_error,
-        claimed=more.claimed,
-    )
 
 
 def _constant(options: smtp.ClientOptions) -> Callable[[Target], smtp.ClientOptions]:
@@ -919,84 +874,6 @@ def _lan_target(route: str) -> Target:
         data.get("username") or None,
         data.get("password") or None,
     )
-
-
-def _settle_entry(
-    conn: Connection,
-    blob_store: Any,
-    entry: ClaimedEntry,
-    failed: list[tuple[DueRecipient, Reply, str | None]],
-    deferred: list[tuple[DueRecipient, Reply, str | None]],
-    policy: _Policy,
-    now: float,
-    hostname: str,
-    report: RunReport,
-) -> int:
-    """Record one entry's failures and deferrals, with its DSNs (blocking)."""
-    expired_at = entry.created_at + policy.max_retry_hours * 3600
-    final: list[tuple[DueRecipient, Reply, str | None]] = list(failed)
-    later: list[tuple[DueRecipient, Reply, str | None]] = []
-    for item in deferred:
-        if now >= expired_at:
-            rcpt, reply, remote = item
-            # RFC 3463 4.4.7: delivery time expired, reported as a failure.
-            final.append((rcpt, Reply(reply.code, "4.4.7", reply.text), remote))
-        else:
-            later.append(item)
-    for rcpt, reply, _remote in final:
-        queue_repo.mark_failed(conn, [rcpt.id], reply.text, now)
-    for rcpt, reply, _remote in later:
-        next_at = now + config.retry_delay(policy.retry_minutes, rcpt.attempts + 1)
-        queue_repo.mark_deferred(conn, [rcpt.id], reply.text, now, next_at)
-    report.failed += len(final)
-    report.deferred += len(later)
-    original = dsn.Original(entry.blob_id, entry.sender, entry.created_at, entry.envid, entry.ret)
-    notices = 0
-    if final:
-        outcomes = [
-            dsn.Outcome(
-                RecipientStatus(
-                    rcpt.address,
-                    "failed",
-                    reply.enhanced or f"{str(reply.code)[0]}.0.0",
-                    f"{reply.code} {reply.text}" if reply.code else reply.text,
-                    remote,
-                    rcpt.orcpt,
-                ),
-                rcpt.notify,
-            )
-            for rcpt, reply, remote in final
-        ]
-        if dsn.emit(conn, blob_store, original, outcomes, reporting_mta=hostname, now=now):
-            notices += 1
-    warn_at = entry.created_at + policy.warn_after_hours * 3600
-    if later and policy.warn_after_hours > 0 and entry.warned_at is None and now >= warn_at:
-        outcomes = [
-            dsn.Outcome(
-                RecipientStatus(
-                    rcpt.address,
-                    "delayed",
-                    reply.enhanced if reply.enhanced.startswith("4") else "4.0.0",
-                    f"{reply.code} {reply.text}",
-                    remote,
-                    rcpt.orcpt,
-                ),
-                rcpt.notify,
-            )
-            for rcpt, reply, remote in later
-        ]
-        if dsn.emit(
-            conn,
-            blob_store,
-            original,
-            outcomes,
-            reporting_mta=hostname,
-            now=now,
-            will_retry_until=expired_at,
-        ):
-            notices += 1
-        queue_repo.set_warned(conn, entry.id, now)
-    return notices
 
 
 __all__ = ["MXHost", "QueueRunner", "RunReport", "Target", "default_tls"]

@@ -43,7 +43,7 @@ def _date(when: float) -> str:
 def _status_code(status: str, action: str) -> str:
     if status and status[0] in "245" and status.count(".") == 2:
         return status
-    return "4.0.0" if action == "delayed" else "5.0.0"
+    return {"delayed": "4.0.0", "relayed": "2.0.0", "delivered": "2.0.0"}.get(action, "5.0.0")
 
 
 def _oneline(text: str) -> str:
@@ -64,10 +64,14 @@ def build_dsn(
 ) -> bytes:
     """The whole bounce or delay notice, CRLF line ends, ready for ``<>`` delivery."""
     delayed = all(r.action == "delayed" for r in recipients)
+    success = all(r.action in ("relayed", "delivered") for r in recipients)
     boundary = f"=_vpop3d_{secrets.token_hex(12)}"
-    subject = (
-        "Delivery Status Notification (Delay)" if delayed else "Undelivered Mail Returned to Sender"
-    )
+    if delayed:
+        subject = "Delivery Status Notification (Delay)"
+    elif success:
+        subject = "Delivery Status Notification (Success)"
+    else:
+        subject = "Undelivered Mail Returned to Sender"
     head = [
         f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>",
         f"To: <{to}>",
@@ -85,6 +89,13 @@ def build_dsn(
             "",
             "Your message has not been delivered yet to the recipients below.",
             "The mail system will keep trying; you do not need to send it again.",
+        ]
+    elif success:
+        human = [
+            f"This is the mail system at {reporting_mta}.",
+            "",
+            "Your message was passed on to the recipients' mail servers below, which",
+            "do not report delivery themselves (RFC 3461 relayed).",
         ]
     else:
         human = [

@@ -50,6 +50,7 @@ def enqueue(
     smtputf8: bool = False,
     source: str = "",
     now: float | None = None,
+    auth_user: str | None = None,
 ) -> int:
     """Add a message for outbound delivery; the caller holds one blob reference for it.
 
@@ -68,6 +69,7 @@ def enqueue(
             smtputf8=smtputf8,
             source=source,
             created_at=now,
+            auth_user=auth_user,
         )
     ).inserted_primary_key
     assert pk is not None
@@ -172,6 +174,7 @@ class ClaimedEntry:
     warned_at: float | None
     held: bool
     recipients: tuple[DueRecipient, ...]
+    auth_user: str | None = None
 
 
 def _recipient(r: object) -> DueRecipient:
@@ -214,6 +217,7 @@ def _entry(conn: Connection, queue_id: int, *, due_at: float | None) -> ClaimedE
         warned_at=None if q.warned_at is None else float(q.warned_at),
         held=bool(q.held),
         recipients=tuple(_recipient(r) for r in rcpts),
+        auth_user=q.auth_user,
     )
 
 

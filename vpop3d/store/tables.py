@@ -257,6 +257,7 @@ queue = Table(
     Column("created_at", Float, nullable=False),
     Column("warned_at", Float, nullable=True),  # delay DSN sent (RFC 3464 "delayed")
     Column("held", Boolean, nullable=False, default=False),  # seed-2 §5: never sent while held
+    Column("auth_user", String(320), nullable=True),  # SMTP AUTH submitter (Domain Filtering)
     sqlite_autoincrement=True,
 )
 

@@ -72,9 +72,12 @@ def remove(conn: Connection, user_id: int) -> bool:
 
 
 def count_admins(conn: Connection) -> int:
+    """Enabled administrators: a disabled one cannot administer anything."""
     return int(
         conn.execute(
-            select(func.count()).select_from(users).where(users.c.is_admin.is_(True))
+            select(func.count())
+            .select_from(users)
+            .where(users.c.is_admin.is_(True), users.c.enabled.is_(True))
         ).scalar_one()
     )
 

@@ -135,13 +135,17 @@ class FakeSelected:
         return succeed(out)
 
     def store(
-        self, uids: Sequence[int], mode: str, flags: frozenset[str]
+        self,
+        uids: Sequence[int],
+        mode: str,
+        flags: frozenset[str],
+        unchanged_since: int | None = None,
     ) -> Deferred[Sequence[MessageMeta]]:
         out = []
         changed = False
         for uid in uids:
             m = self.folder.messages.get(uid)
-            if m is None:
+            if m is None or (unchanged_since is not None and m.modseq > unchanged_since):
                 continue
             new = flags if mode == "" else m.flags | flags if mode == "+" else m.flags - flags
             if new != m.flags:
@@ -375,6 +379,7 @@ class Client:
         clock: Clock | None = None,
         implicit_tls: bool = False,
         counter: ConnectionCounter | None = None,
+        gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store or FakeStore()
         self.auth = auth or FakeAuthenticator()
@@ -388,6 +393,7 @@ class Client:
             tls_context=object(),
             implicit_tls=implicit_tls,
             counter=counter,
+            gate=gate,
         )
         self.protocol: IMAPServerProtocol = factory.buildProtocol(
             IPv4Address("TCP", "192.0.2.7", 4242)

@@ -161,3 +161,22 @@ def test_create_refuses_ambiguous_names(name: str) -> None:
     client = _client()
     assert client.send(f'a1 CREATE "{name}"').startswith("a1 NO [CANNOT]")
     assert name not in client.store.folders
+
+
+def test_list_status() -> None:
+    """LIST ... RETURN (STATUS (...)) follows each LIST line with its STATUS (RFC 5819)."""
+    client = _client()
+    lines = client.lines('a1 LIST "" INBOX RETURN (STATUS (MESSAGES UNSEEN))')
+    assert lines == [
+        '* LIST (\\HasNoChildren) "/" "INBOX"',
+        '* STATUS "INBOX" (MESSAGES 2 UNSEEN 2)',
+        "a1 OK LIST completed",
+    ]
+
+
+def test_list_return_special_use_lists_everything() -> None:
+    """RETURN (SPECIAL-USE) asks for attributes only; every folder is still listed."""
+    client = _client()
+    lines = client.lines('a1 LIST "" * RETURN (SPECIAL-USE)')
+    assert '* LIST (\\HasNoChildren) "/" "INBOX"' in lines
+    assert len(lines) == 7

@@ -161,3 +161,17 @@ def test_unauthenticated_timeout_is_shorter() -> None:
     client = Client()
     client.clock.advance(5 * 60 + 1)
     assert client.take().startswith("* BYE ")
+
+
+def test_refused_address_gets_bye() -> None:
+    """A peer refused by the access rules gets the manual's BYE and is dropped (seed-4 §8.2)."""
+    refused: list[str] = []
+
+    def gate(ip: str) -> bool:
+        refused.append(ip)
+        return False
+
+    client = Client(gate=gate)
+    assert client.greeting == "* BYE VPOP3 IMAP4rev1 Server access not allowed!\r\n"
+    assert client.transport.disconnecting
+    assert refused == ["192.0.2.7"]

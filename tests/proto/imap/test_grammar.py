@@ -97,9 +97,11 @@ def test_append_parts() -> None:
 
 
 def test_list_extended_selection() -> None:
-    """LIST (SPECIAL-USE) and RETURN (SPECIAL-USE) both ask for special-use folders."""
+    """The (SPECIAL-USE) selection filters; RETURN (SPECIAL-USE) and STATUS do not."""
     assert parse_command(b'a LIST (SPECIAL-USE) "" *').command == List("", "*", False, True)
-    assert parse_command(b'a LIST "" % RETURN (SPECIAL-USE)').command == List("", "%", False, True)
+    assert parse_command(b'a LIST "" % RETURN (SPECIAL-USE)').command == List("", "%", False, False)
+    listed = parse_command(b'a LIST "" * RETURN (STATUS (MESSAGES UNSEEN))').command
+    assert listed == List("", "*", False, False, ("MESSAGES", "UNSEEN"))
 
 
 def test_literal_detection() -> None:

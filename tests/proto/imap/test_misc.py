@@ -25,11 +25,15 @@ def test_id_answers_server_identity() -> None:
     assert client.send("a2 ID NIL").endswith("a2 OK ID completed\r\n")
 
 
-def test_enable_reports_nothing_enabled() -> None:
-    """ENABLE of unsupported extensions answers an empty ENABLED (RFC 5161)."""
+def test_enable_reports_only_supported() -> None:
+    """ENABLE lists what it enabled: CONDSTORE yes, unknown extensions no (RFC 5161)."""
     client = Client()
     client.login()
-    assert client.lines("a1 ENABLE CONDSTORE") == ["* ENABLED", "a1 OK ENABLE completed"]
+    assert client.lines("a1 ENABLE X-UNKNOWN") == ["* ENABLED", "a1 OK ENABLE completed"]
+    assert client.lines("a2 ENABLE CONDSTORE X-UNKNOWN") == [
+        "* ENABLED CONDSTORE",
+        "a2 OK ENABLE completed",
+    ]
 
 
 def test_enable_before_login_is_bad() -> None:

@@ -110,3 +110,19 @@ def test_too_many_concurrent_searches() -> None:
     assert clients[2].send("c1 SEARCH BODY x") == ""
     clock.advance(31)
     assert clients[2].take() == "c1 NO [LIMIT] Too many concurrent searches - try again later\r\n"
+
+
+def test_esearch_return_options() -> None:
+    """SEARCH RETURN (MIN MAX COUNT ALL) answers one ESEARCH line (RFC 4731)."""
+    client = _client()
+    assert client.lines("a1 SEARCH RETURN (MIN MAX COUNT ALL) ALL")[0] == (
+        '* ESEARCH (TAG "a1") MIN 1 MAX 3 ALL 1:3 COUNT 3'
+    )
+    assert client.lines("a2 UID SEARCH RETURN (COUNT) FLAGGED")[0] == (
+        '* ESEARCH (TAG "a2") UID COUNT 1'
+    )
+    assert client.lines("a3 SEARCH RETURN () UNSEEN")[0] == '* ESEARCH (TAG "a3") ALL 2:3'
+    assert client.lines("a4 SEARCH RETURN (MIN) SUBJECT nothing-like-this")[0] == (
+        '* ESEARCH (TAG "a4")'
+    )
+    assert client.send("a5 SEARCH RETURN (SAVE) ALL").startswith("a5 BAD ")

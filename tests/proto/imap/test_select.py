@@ -20,6 +20,7 @@ def test_select_responses() -> None:
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
         "* OK [UIDVALIDITY 1001] UIDs valid",
         "* OK [UIDNEXT 4] Predicted next UID",
+        "* OK [HIGHESTMODSEQ 4] Highest",
         "a1 OK [READ-WRITE] SELECT completed",
     ]
 

@@ -279,3 +279,32 @@ def test_dot_stuffing_and_xtext() -> None:
     """RFC 5321 §4.5.2 transparency and RFC 3461 §4 xtext."""
     assert dot_stuff(b".a\r\n.b\nc") == b"..a\r\n..b\r\nc\r\n.\r\n"
     assert xtext("a+b=c d") == "a+2Bb+3Dc+20d"
+
+
+def test_message_over_declared_size_is_refused_without_sending() -> None:
+    """RFC 1870 §6: a message larger than the server's SIZE fails with 552 5.3.4 locally."""
+    h = Harness(ClientOptions(helo_name="me", tls=TLSMode.NONE))
+    start = h.run(h.client.start())
+    h.server("220 hi", "250-hi", "250 SIZE 10")
+    result_of(start)
+    h.sent()
+    result = result_of(h.run(h.client.send(MSG)))
+    assert {reply.enhanced for _, reply in result.recipients} == {"5.3.4"}
+    assert h.sent() == []
+
+
+def test_connection_lost_mid_transaction_is_a_session_error() -> None:
+    """A dropped connection after DATA's body gives SMTPSessionError (retry later)."""
+    from twisted.internet.error import ConnectionLost
+    from twisted.python.failure import Failure
+
+    h = Harness(ClientOptions(helo_name="me", tls=TLSMode.NONE))
+    start = h.run(h.client.start())
+    h.server("220 hi", "250-hi", "250 PIPELINING")
+    result_of(start)
+    send = h.run(h.client.send(MSG))
+    h.server("250 ok", "250 ok", "250 ok", "354 go")
+    h.proto.connectionLost(Failure(ConnectionLost()))
+    with pytest.raises(SMTPSessionError) as info:
+        result_of(send)
+    assert info.value.reply.is_transient

@@ -33,7 +33,7 @@ def need_of(items: Sequence[FetchItem]) -> Need:
     """The largest need among ``items``."""
     need = Need.FLAGS
     for item in items:
-        if item.name in ("FLAGS", "UID"):
+        if item.name in ("FLAGS", "UID", "MODSEQ"):
             continue
         if item.name in _META_ITEMS:
             need = max(need, Need.META)
@@ -82,6 +82,7 @@ def render(
     recent: bool,
     items: Sequence[FetchItem],
     data: MessageData | None,
+    modseq: int = 0,
 ) -> bytes:
     """One ``* msn FETCH (...)`` response line (with CRLF); ``data`` per :func:`need_of`."""
     parts: list[bytes] = []
@@ -92,6 +93,8 @@ def render(
             parts.append(b"UID %d" % uid)
         elif name == "FLAGS":
             parts.append(b"FLAGS " + format_flags(flags, recent))
+        elif name == "MODSEQ":  # RFC 7162 §3.1.4
+            parts.append(b"MODSEQ (%d)" % modseq)
         elif data is None:
             raise ValueError(f"{name} needs message data")
         elif name == "INTERNALDATE":
@@ -130,12 +133,17 @@ def render(
     return b"* %d FETCH (" % msn + b" ".join(parts) + b")\r\n"
 
 
-def with_implicit(items: Sequence[FetchItem], uid_command: bool, seen_set: bool) -> list[FetchItem]:
-    """Add UID for UID FETCH (RFC 3501 §6.4.8) and FLAGS when \\Seen was just set."""
+def with_implicit(
+    items: Sequence[FetchItem], uid_command: bool, seen_set: bool, modseq: bool = False
+) -> list[FetchItem]:
+    """Add UID for UID FETCH (RFC 3501 §6.4.8), FLAGS when \\Seen was just set, and
+    MODSEQ when CHANGEDSINCE asked for it (RFC 7162 §3.1.4.1)."""
     out = list(items)
     names = {item.name for item in out}
     if uid_command and "UID" not in names:
         out.insert(0, FetchItem("UID"))
     if seen_set and "FLAGS" not in names:
         out.append(FetchItem("FLAGS"))
+    if modseq and "MODSEQ" not in names:
+        out.append(FetchItem("MODSEQ"))
     return out

@@ -249,7 +249,8 @@ class List:
     reference: str
     pattern: str
     lsub: bool = False
-    special_use: bool = False  # RFC 6154 "RETURN (SPECIAL-USE)" / selection
+    special_use: bool = False  # RFC 6154 selection option "(SPECIAL-USE)": only those
+    status: tuple[str, ...] = ()  # RFC 5819 "RETURN (STATUS (...))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +292,7 @@ class Search:
     key: q.SearchKey
     charset: str | None = None
     uid: bool = False
+    returns: tuple[str, ...] | None = None  # ESEARCH "RETURN (...)" (RFC 4731)
 
 
 @dataclass(frozen=True, slots=True)
@@ -764,14 +766,18 @@ def _list(lsub: bool) -> _Parser:
         reference = s.astring()
         s.sp()
         pattern = s.list_mailbox()
+        status: tuple[str, ...] = ()
         if not lsub and s.take(b" RETURN ("):
             returns: list[str] = []
             while not s.take(b")"):
                 if returns:
                     s.sp()
                 returns.append(s.atom().upper())
-            special = special or "SPECIAL-USE" in returns
-        return List(reference, pattern, lsub, special)
+                if returns[-1] == "STATUS":
+                    s.sp()
+                    status = _status_items(s)
+            # RETURN (SPECIAL-USE) only asks for the attributes, which we always send.
+        return List(reference, pattern, lsub, special, status)
 
     return parse
 
@@ -785,6 +791,10 @@ def _status(s: _Scanner, uid: bool) -> Command:
     s.sp()
     name = s.mailbox()
     s.sp()
+    return Status(name, _status_items(s))
+
+
+def _status_items(s: _Scanner) -> tuple[str, ...]:
     s.expect(b"(")
     items: list[str] = []
     while not s.take(b")"):
@@ -796,7 +806,7 @@ def _status(s: _Scanner, uid: bool) -> Command:
         items.append(item)
     if not items:
         raise s.fail("Empty STATUS item list")
-    return Status(name, tuple(items))
+    return tuple(items)
 
 
 def _append(s: _Scanner, uid: bool) -> Command:
@@ -914,8 +924,18 @@ def _section(s: _Scanner, peek: bool) -> Section:
 def _search(s: _Scanner, uid: bool) -> Command:
     s.sp()
     charset = None
-    if s.take(b"RETURN ("):  # ESEARCH return options are not supported yet
-        raise s.fail("SEARCH RETURN is not supported")
+    returns: tuple[str, ...] | None = None
+    if s.take(b"RETURN ("):  # RFC 4731 §3.1: an empty list means ALL
+        options: list[str] = []
+        while not s.take(b")"):
+            if options:
+                s.sp()
+            option = s.atom().upper()
+            if option not in ("MIN", "MAX", "ALL", "COUNT"):
+                raise s.fail(f"Unknown SEARCH RETURN option {option[:20]}")
+            options.append(option)
+        returns = tuple(options) or ("ALL",)
+        s.sp()
     if s.take(b"CHARSET "):
         charset = s.astring().upper()
         s.sp()
@@ -923,7 +943,7 @@ def _search(s: _Scanner, uid: bool) -> Command:
     while s.take(b" "):
         keys.append(_search_key(s, 0))
     key = keys[0] if len(keys) == 1 else q.And(tuple(keys))
-    return Search(key, charset, uid)
+    return Search(key, charset, uid, returns)
 
 
 def _search_key(s: _Scanner, depth: int) -> q.SearchKey:

@@ -132,9 +132,17 @@ class SelectedFolder(Protocol):
         """Dates, sizes and optionally the raw messages; expunged UIDs are skipped."""
 
     def store(
-        self, uids: Sequence[int], mode: str, flags: frozenset[str]
+        self,
+        uids: Sequence[int],
+        mode: str,
+        flags: frozenset[str],
+        unchanged_since: int | None = None,
     ) -> Deferred[Sequence[MessageMeta]]:
-        """Set (mode ''), add ('+') or remove ('-') flags; fire with the new state."""
+        """Set (mode ''), add ('+') or remove ('-') flags; fire with the new state.
+
+        With ``unchanged_since`` (RFC 7162 UNCHANGEDSINCE), messages whose MODSEQ is
+        higher are left alone and left out of the result.
+        """
 
     def expunge(self, uids: Sequence[int] | None) -> Deferred[Sequence[int]]:
         """Remove \\Deleted messages (only among ``uids`` when given); fire with UIDs."""

@@ -176,8 +176,10 @@ class IMAPServerProtocol(Protocol):
         tls_context: object | None = None,
         implicit_tls: bool = False,
         counter: ConnectionCounter | None = None,
+        gate: Callable[[str], bool] | None = None,
     ) -> None:
         self._config = config
+        self._gate_check = gate
         self._counter = counter or ConnectionCounter()
         self._gate = _OutputGate()
         self._counted_ip = False
@@ -283,6 +285,11 @@ class IMAPServerProtocol(Protocol):
         peer = self._wire.getPeer()
         self._peer_ip = str(getattr(peer, "host", ""))
         counter = self._counter
+        if self._gate_check is not None and not self._gate_check(self._peer_ip):
+            # Spec seed-4 §8.2: the manual's text for a refused address.
+            self._wire.write(b"* BYE VPOP3 IMAP4rev1 Server access not allowed!\r\n")
+            self._close()
+            return
         if counter.by_ip.get(self._peer_ip, 0) >= self._limits.max_connections_per_ip:
             # Spec seed-4 §8.3: the manual's text for this limit.
             self._wire.write(b"* BYE Too many connections from this address!\r\n")
@@ -520,8 +527,10 @@ class IMAPServerFactory(Factory):
         tls_context: object | None = None,
         implicit_tls: bool = False,
         counter: ConnectionCounter | None = None,
+        gate: Callable[[str], bool] | None = None,
     ) -> None:
         self.config = config
+        self.gate = gate  # peer IP -> admitted? (IP access restrictions, IDS bans)
         self.counter = counter or ConnectionCounter()
         self.store = store
         self.authenticator = authenticator
@@ -542,6 +551,7 @@ class IMAPServerFactory(Factory):
             self.tls_context,
             self.implicit_tls,
             self.counter,
+            self.gate,
         )
         protocol.factory = self
         return protocol

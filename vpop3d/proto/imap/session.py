@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from bisect import bisect_left, bisect_right
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -152,6 +152,9 @@ class _View:
         self.read_only = snap.read_only
         self.uids: list[int] = [m.uid for m in snap.messages]
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in snap.messages}
+        self.modseq: dict[int, int] = {m.uid: m.modseq for m in snap.messages}
+        self.highest_modseq = snap.highest_modseq
+        self.condstore = False  # RFC 7162 §3.1: MODSEQ in every FETCH once enabled
         self.recent: set[int] = set(snap.recent)
         self.keywords: set[str] = set(snap.keywords)
         for flags in self.flags.values():
@@ -183,11 +186,14 @@ class _View:
             raise _bad("Invalid message sequence number")
         return [(n, self.uids[n - 1]) for n in messages.iter_numbers(count)]
 
-    def flags_response(self, uid: int, with_uid: bool) -> bytes:
+    def flags_response(self, uid: int, with_uid: bool, flags: bool = True) -> bytes:
         msn = self.msn_of(uid)
-        items = b"UID %d " % uid if with_uid else b""
-        flags = fetch.format_flags(self.flags[uid], uid in self.recent)
-        return b"* %d FETCH (%sFLAGS %s)\r\n" % (msn, items, flags)
+        items = [b"UID %d" % uid] if with_uid else []
+        if flags:
+            items.append(b"FLAGS " + fetch.format_flags(self.flags[uid], uid in self.recent))
+        if self.condstore:
+            items.append(b"MODSEQ (%d)" % self.modseq.get(uid, 0))
+        return b"* %d FETCH (%s)\r\n" % (msn, b" ".join(items))
 
     def remove(self, uids: Iterable[int]) -> list[int]:
         """Drop ``uids`` from the view; their sequence numbers, highest first.
@@ -202,6 +208,7 @@ class _View:
         self.uids = [uid for uid in self.uids if uid not in gone]
         for uid in gone:
             del self.flags[uid]
+            self.modseq.pop(uid, None)
             self.recent.discard(uid)
             self.pending_expunge.discard(uid)
         return numbers
@@ -304,6 +311,7 @@ class IMAPSession:
         self.channel = channel
         self.state = State.NOT_AUTHENTICATED
         self.user: Principal | None = None
+        self.condstore = False
         self.view: _View | None = None
         self.failed_logins = 0
         self._idling = False
@@ -380,6 +388,9 @@ class IMAPSession:
                 "UNSELECT",
                 "CHILDREN",
                 "SPECIAL-USE",
+                "CONDSTORE",
+                "ESEARCH",
+                "LIST-STATUS",
                 f"APPENDLIMIT={self.config.append_limit}",
             ]
         return caps
@@ -504,7 +515,9 @@ class IMAPSession:
                 if meta.uid in gone:
                     continue
                 if meta.uid in view.flags:
-                    if view.flags[meta.uid] != meta.flags:
+                    moved = view.condstore and view.modseq.get(meta.uid) != meta.modseq
+                    view.modseq[meta.uid] = max(view.modseq.get(meta.uid, 0), meta.modseq)
+                    if view.flags[meta.uid] != meta.flags or moved:
                         view.flags[meta.uid] = meta.flags
                         changed.append(meta.uid)
                 elif meta.uid > last:
@@ -514,6 +527,8 @@ class IMAPSession:
             for meta in sorted(arrivals, key=lambda m: m.uid):
                 view.uids.append(meta.uid)
                 view.flags[meta.uid] = meta.flags
+                view.modseq[meta.uid] = meta.modseq
+            view.highest_modseq = max(view.highest_modseq, delta.highest_modseq)
             view.recent.update(uid for uid in delta.recent if uid in view.flags)
         if allow_expunge and view.pending_expunge:
             self.write(view.expunge_lines(list(view.pending_expunge)))
@@ -690,6 +705,10 @@ class IMAPSession:
         self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
         self.untagged(f"OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {snap.uidnext}] Predicted next UID")
+        # RFC 7162 §3.1.2.1: always sent by a CONDSTORE server.
+        self.untagged(f"OK [HIGHESTMODSEQ {snap.highest_modseq}] Highest")
+        view.condstore = self.condstore or command.condstore
+        self.condstore = view.condstore
         mode = "READ-ONLY" if view.read_only else "READ-WRITE"
         verb = "EXAMINE" if command.readonly else "SELECT"
         self._done(tag, f"{verb} completed", mode)
@@ -754,6 +773,9 @@ class IMAPSession:
                 continue
             line = b"* " + verb.encode() + b" (" + " ".join(attributes).encode() + b') "/" '
             self.write(line + mailbox_name(name) + b"\r\n")
+            if command.status and "\\Noselect" not in attributes and name in existing:
+                # RFC 5819: STATUS right after the mailbox's LIST response
+                await self._write_status(name, command.status)
         await self._safe_sync(allow_expunge=True)
         self._done(tag, f"{verb} completed")
         return None
@@ -796,19 +818,25 @@ class IMAPSession:
 
     async def _status(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Status)
-        status = await self.store.status(self._principal(), command.mailbox)
+        await self._write_status(command.mailbox, command.items)
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "STATUS completed")
+        return None
+
+    async def _write_status(self, mailbox: str, items: Sequence[str]) -> None:
+        status = await self.store.status(self._principal(), mailbox)
         values = {
             "MESSAGES": status.messages,
             "RECENT": status.recent,
             "UIDNEXT": status.uidnext,
             "UIDVALIDITY": status.uidvalidity,
             "UNSEEN": status.unseen,
+            "HIGHESTMODSEQ": status.highest_modseq,
         }
-        body = " ".join(f"{item} {values[item]}" for item in command.items)
-        self.write(b"* STATUS " + mailbox_name(command.mailbox) + f" ({body})\r\n".encode())
-        await self._safe_sync(allow_expunge=True)
-        self._done(tag, "STATUS completed")
-        return None
+        if "HIGHESTMODSEQ" in items:
+            self._enable_condstore()
+        body = " ".join(f"{item} {values[item]}" for item in items)
+        self.write(b"* STATUS " + mailbox_name(mailbox) + f" ({body})\r\n".encode())
 
     async def _append(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Append)
@@ -854,8 +882,11 @@ class IMAPSession:
         return None
 
     async def _enable(self, tag: str, command: Command) -> Outcome | None:
-        # RFC 5161: nothing enableable is supported yet, so nothing is enabled.
-        self.untagged("ENABLED")
+        assert isinstance(command, Enable)
+        enabled = [name for name in command.capabilities if name == "CONDSTORE"]
+        if enabled:
+            self._enable_condstore()
+        self.untagged("ENABLED" + "".join(f" {name}" for name in enabled))
         self._done(tag, "ENABLE completed")
         return None
 
@@ -904,10 +935,21 @@ class IMAPSession:
         assert isinstance(command, Fetch)
         view = self._selected()
         targets = view.resolve(command.messages, command.uid)
+        wants_modseq = command.changed_since is not None or any(
+            item.name == "MODSEQ" for item in command.items
+        )
+        if wants_modseq:
+            self._enable_condstore()
+        if command.changed_since is not None:  # RFC 7162 §3.1.4.1
+            since = command.changed_since
+            targets = [(msn, uid) for msn, uid in targets if view.modseq.get(uid, 0) > since]
         need = fetch.need_of(command.items)
         seen = fetch.sets_seen(command.items) and not view.read_only
-        items = fetch.with_implicit(command.items, command.uid, seen_set=False)
-        with_flags = fetch.with_implicit(command.items, command.uid, seen_set=True)
+        modseq = wants_modseq
+        items = fetch.with_implicit(command.items, command.uid, seen_set=False, modseq=modseq)
+        with_flags = fetch.with_implicit(
+            command.items, command.uid, seen_set=True, modseq=modseq or view.condstore
+        )
         missing = False
         size = BODY_BATCH if need >= fetch.Need.SUMMARY else FETCH_BATCH
         for start in range(0, len(targets), size):
@@ -925,6 +967,7 @@ class IMAPSession:
                     for meta in await view.folder.store(unseen, "+", frozenset({"\\Seen"})):
                         if meta.uid in view.flags:
                             view.flags[meta.uid] = meta.flags
+                            view.modseq[meta.uid] = max(view.modseq[meta.uid], meta.modseq)
                             newly_seen.add(meta.uid)
             for _msn, uid in batch:
                 if uid not in view.flags:
@@ -941,6 +984,7 @@ class IMAPSession:
                         uid in view.recent,
                         with_flags if uid in newly_seen else items,
                         message,
+                        view.modseq.get(uid, 0),
                     )
                 )
         await self._safe_sync(allow_expunge=command.uid)
@@ -968,22 +1012,46 @@ class IMAPSession:
         targets = view.resolve(command.messages, command.uid)
         flags = frozenset(f for f in command.flags if f != "\\Recent")
         uids = [uid for _, uid in targets if uid not in view.pending_expunge]
-        result = await view.folder.store(uids, command.mode, flags) if uids else []
+        since = command.unchanged_since
+        if since is not None:
+            self._enable_condstore()
+        result = await view.folder.store(uids, command.mode, flags, since) if uids else []
         for meta in result:
             if meta.uid in view.flags:
                 view.flags[meta.uid] = meta.flags
+                view.modseq[meta.uid] = max(view.modseq.get(meta.uid, 0), meta.modseq)
+                view.highest_modseq = max(view.highest_modseq, meta.modseq)
                 view.keywords.update(f for f in meta.flags if not f.startswith("\\"))
         self._announce_keywords(view)
-        if not command.silent:
-            for meta in result:
-                if meta.uid in view.flags:
-                    self.write(view.flags_response(meta.uid, with_uid=command.uid))
-        missing = len(uids) < len(targets)
+        for meta in result:
+            if meta.uid in view.flags and (not command.silent or view.condstore):
+                # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ.
+                self.write(
+                    view.flags_response(meta.uid, with_uid=command.uid, flags=not command.silent)
+                )
+        done = {meta.uid for meta in result}
+        code = ""
+        if since is not None:
+            # RFC 7162 §3.1.3: messages changed since UNCHANGEDSINCE are left alone.
+            modified = [(msn, uid) for msn, uid in targets if uid not in done and uid in view.flags]
+            if modified:
+                numbers = [uid if command.uid else msn for msn, uid in modified]
+                code = f"MODIFIED {render_uid_set(numbers)}"
+        missing = since is None and len(uids) < len(targets)
         await self._safe_sync(allow_expunge=command.uid)
         if missing:
             raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
-        self._done(tag, f"{'UID ' if command.uid else ''}STORE completed")
+        verb = f"{'UID ' if command.uid else ''}STORE"
+        self._done(tag, f"Conditional {verb} failed" if code else f"{verb} completed", code)
         return None
+
+    def _enable_condstore(self) -> None:
+        """RFC 7162 §3.1: the first CONDSTORE-enabling command turns MODSEQ reporting on."""
+        if not self.condstore:
+            self.condstore = True
+            if self.view is not None:
+                self.view.condstore = True
+                self.untagged(f"OK [HIGHESTMODSEQ {self.view.highest_modseq}] Highest")
 
     async def _copy(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Copy)
@@ -1031,6 +1099,10 @@ class IMAPSession:
         need = search_need(command.key)
         count = len(view.uids)
         largest_uid = view.uids[-1] if view.uids else 0
+        uses_modseq = _mentions_modseq(command.key)
+        if uses_modseq:
+            self._enable_condstore()
+        top = 0
         hits: list[int] = []
         pairs = list(enumerate(view.uids, start=1))
         for start in range(0, len(pairs), FETCH_BATCH):
@@ -1045,9 +1117,16 @@ class IMAPSession:
                 if need > fetch.Need.FLAGS and message is None:
                     continue  # expunged meanwhile
                 candidate = _Candidate(msn, uid, view.flags[uid], uid in view.recent, message)
+                candidate.modseq = view.modseq.get(uid, 0)
                 if imapsearch.matches(command.key, candidate, max_seq=count, max_uid=largest_uid):
                     hits.append(uid if command.uid else msn)
-        self.untagged("SEARCH" + "".join(f" {n}" for n in hits))
+                    top = max(top, candidate.modseq)
+        # RFC 7162 §3.1.5: a MODSEQ search reports the highest MODSEQ of the matches.
+        if command.returns is not None:
+            self.untagged(esearch(tag, command.uid, command.returns, hits, top, uses_modseq))
+        else:
+            suffix = f" (MODSEQ {top})" if uses_modseq and hits else ""
+            self.untagged("SEARCH" + "".join(f" {n}" for n in hits) + suffix)
         await self._safe_sync(allow_expunge=command.uid)
         self._done(tag, f"{'UID ' if command.uid else ''}SEARCH completed")
         return None
@@ -1068,6 +1147,38 @@ _META_KEYS = (
     imapsearch.Younger,
 )
 _SENT_KEYS = (imapsearch.SentBefore, imapsearch.SentOn, imapsearch.SentSince)
+
+
+def esearch(
+    tag: str, uid: bool, returns: Sequence[str], hits: list[int], top: int, modseq: bool
+) -> str:
+    """The RFC 4731 ``ESEARCH`` response for ``hits`` (ascending)."""
+    parts = [f'ESEARCH (TAG "{tag}")']
+    if uid:
+        parts.append("UID")
+    if hits and "MIN" in returns:
+        parts.append(f"MIN {hits[0]}")
+    if hits and "MAX" in returns:
+        parts.append(f"MAX {hits[-1]}")
+    if hits and "ALL" in returns:
+        parts.append(f"ALL {render_uid_set(hits)}")
+    if "COUNT" in returns:
+        parts.append(f"COUNT {len(hits)}")
+    if modseq and hits:
+        parts.append(f"MODSEQ {top}")  # RFC 7162 §3.1.5 with ESEARCH
+    return " ".join(parts)
+
+
+def _mentions_modseq(key: imapsearch.SearchKey) -> bool:
+    if isinstance(key, imapsearch.ModSeq):
+        return True
+    if isinstance(key, imapsearch.Not):
+        return _mentions_modseq(key.key)
+    if isinstance(key, imapsearch.Or):
+        return _mentions_modseq(key.left) or _mentions_modseq(key.right)
+    if isinstance(key, imapsearch.And):
+        return any(_mentions_modseq(k) for k in key.keys)
+    return False
 
 
 def search_need(key: imapsearch.SearchKey) -> fetch.Need:
