@@ -169,5 +169,5 @@ def test_api_cannot_disable_the_last_enabled_admin(new_client, boss_basic, stack
         "PATCH", "/api/v1/users/boss", json={"enabled": False}, headers=boss_basic
     )
     assert reply.code == 400
-    assert "no enabled administrator" in reply.json()["error"]
+    assert "last administrator" in reply.json()["error"]
     assert stack.db.run_sync(users.by_name, "boss").enabled
