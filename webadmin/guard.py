@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
+from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
 from vpop3d.app.auth import principal_for
@@ -22,6 +24,7 @@ from vpop3d.core.sasl import PasswordCredentials
 from vpop3d.ports import LoginContext, Principal
 from vpop3d.store import users
 from vpop3d.store.rows import User
+from vpop3d.wiring_delivery import shared_router
 from webadmin.render import Renderer
 from webadmin.security import ADMIN_NETWORKS_KEY, LoginThrottle, admin_allowed, peer_ip
 from webadmin.sessions import SESSION_COOKIE, Session, SessionStore
@@ -67,12 +70,41 @@ def json_body(request: Request, code: int, body: Any) -> bytes:
     return json.dumps(body).encode()
 
 
+class RoutingAwareDatabase:
+    """The store as the web admin uses it: every write also drops the router's cached
+    snapshot, so a user, group, domain or mapping change routes mail at once."""
+
+    def __init__(self, context: ServerContext) -> None:
+        self._context = context
+        self._db = context.database
+
+    def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self._db.read(fn, *args, **kwargs)
+
+    def call_in_pool(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self._db.call_in_pool(fn, *args, **kwargs)
+
+    def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        done: Deferred[Any] = self._db.write(fn, *args, **kwargs)
+
+        def invalidate(result: Any) -> Any:
+            routing_changed(self._context)
+            return result
+
+        return done.addBoth(invalidate)
+
+
+def routing_changed(context: ServerContext) -> None:
+    """Tell the shared router that admin data changed (wiring_delivery.shared_router)."""
+    shared_router(context).invalidate()
+
+
 class Web:
     """State shared by the page and API apps of one HTTP listener."""
 
     def __init__(self, context: ServerContext) -> None:
         self.context = context
-        self.db = context.database
+        self.db = RoutingAwareDatabase(context)
         self.settings = context.settings
         self.sessions = SessionStore(context.reactor)
         self.throttle = LoginThrottle(context.reactor)

@@ -8,20 +8,19 @@ from twisted.web.server import Request
 from vpop3d.app import accounts, groupadmin, mappingcsv
 from vpop3d.app.routing import DISABLE_IMPLIED
 from webadmin.forms import arg, flag
-from webadmin.guard import Viewer, Web
+from webadmin.guard import Viewer, Web, routing_changed
 
-IMPLIED_MAPPING_KEY = "local_mail.implied_mapping"  # seed-1 §17 [L1923]; default on
 
 
 def implied_mapping(web: Web) -> bool:
-    """The router's switch (``routing.DISABLE_IMPLIED``) decides; it is kept in step
-    with ``local_mail.implied_mapping`` for other readers."""
+    """The implied mapping (seed-1 §17 [L1923], default on) is the router's own switch,
+    ``localmail.disable_implied_mappings``: the one key written and read."""
     return not web.settings.get_bool(DISABLE_IMPLIED, False)
 
 
 async def set_implied_mapping(web: Web, on: bool) -> None:
     await web.settings.put(DISABLE_IMPLIED, not on)
-    await web.settings.put(IMPLIED_MAPPING_KEY, on)
+    routing_changed(web.context)
 
 
 def sentence(exc: Exception) -> str:

@@ -296,6 +296,26 @@ class Search:
 
 
 @dataclass(frozen=True, slots=True)
+class Sort:
+    """RFC 5256 SORT: the criteria, then a search like SEARCH's."""
+
+    criteria: tuple[q.SortCriterion, ...]
+    charset: str
+    key: q.SearchKey
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """RFC 5256 THREAD: ``algorithm`` is REFERENCES or ORDEREDSUBJECT."""
+
+    algorithm: str
+    charset: str
+    key: q.SearchKey
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     messages: SeqSet
     items: tuple[FetchItem, ...]
@@ -361,6 +381,8 @@ Command = (
     | Unselect
     | Expunge
     | Search
+    | Sort
+    | Thread
     | Fetch
     | Store
     | Copy
@@ -939,11 +961,56 @@ def _search(s: _Scanner, uid: bool) -> Command:
     if s.take(b"CHARSET "):
         charset = s.astring().upper()
         s.sp()
+    return Search(_search_keys(s), charset, uid, returns)
+
+
+def _search_keys(s: _Scanner) -> q.SearchKey:
     keys = [_search_key(s, 0)]
     while s.take(b" "):
         keys.append(_search_key(s, 0))
-    key = keys[0] if len(keys) == 1 else q.And(tuple(keys))
-    return Search(key, charset, uid, returns)
+    return keys[0] if len(keys) == 1 else q.And(tuple(keys))
+
+
+THREAD_ALGORITHMS = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
+
+
+def _sort(s: _Scanner, uid: bool) -> Command:
+    # RFC 5256 §3: SORT (criteria) charset search-key...
+    s.sp()
+    s.expect(b"(")
+    criteria: list[q.SortCriterion] = []
+    reverse = False
+    while not s.take(b")"):
+        if criteria or reverse:
+            s.sp()
+        word = s.atom().upper()
+        if word == "REVERSE":
+            if reverse:
+                raise s.fail("REVERSE twice")
+            reverse = True
+            continue
+        if word not in q.SORT_KEYS:
+            raise s.fail(f"Unknown sort criterion {word[:40]}")
+        criteria.append(q.SortCriterion(word, reverse))
+        reverse = False
+    if not criteria or reverse:
+        raise s.fail("Bad sort criteria")
+    s.sp()
+    charset = s.astring().upper()
+    s.sp()
+    return Sort(tuple(criteria), charset, _search_keys(s), uid)
+
+
+def _thread(s: _Scanner, uid: bool) -> Command:
+    # RFC 5256 §3: THREAD algorithm charset search-key...
+    s.sp()
+    algorithm = s.atom().upper()
+    if algorithm not in THREAD_ALGORITHMS:
+        raise s.fail(f"Unknown threading algorithm {algorithm[:40]}")
+    s.sp()
+    charset = s.astring().upper()
+    s.sp()
+    return Thread(algorithm, charset, _search_keys(s), uid)
 
 
 def _search_key(s: _Scanner, depth: int) -> q.SearchKey:
@@ -1079,6 +1146,8 @@ _PARSERS: dict[str, _Parser] = {
     "UNSELECT": _no_args(Unselect()),
     "EXPUNGE": _expunge,
     "SEARCH": _search,
+    "SORT": _sort,
+    "THREAD": _thread,
     "FETCH": _fetch,
     "STORE": _store,
     "COPY": _copy(move=False),
@@ -1088,4 +1157,6 @@ _PARSERS: dict[str, _Parser] = {
     "ENABLE": _enable,
     "ID": _id,
 }
-_UID_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "MOVE", "EXPUNGE"})
+_UID_COMMANDS = frozenset(
+    {"FETCH", "STORE", "SEARCH", "SORT", "THREAD", "COPY", "MOVE", "EXPUNGE"}
+)

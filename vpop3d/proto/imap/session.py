@@ -23,7 +23,7 @@ from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 
 from vpop3d import __version__
-from vpop3d.core import imapsearch, mime, sasl, utf7
+from vpop3d.core import imapsearch, imapthread, mime, sasl, utf7
 from vpop3d.core.reply import LoginFailed, ReplyError
 from vpop3d.core.seqset import SeqSet
 from vpop3d.ports import Authenticator, LoginContext, Principal
@@ -51,12 +51,17 @@ from vpop3d.proto.imap.grammar import (
     Rename,
     Search,
     Select,
+    Sort,
     StartTLS,
     Status,
     Store,
     Subscribe,
     Tagged,
     Unselect,
+    render_uid_set,
+)
+from vpop3d.proto.imap.grammar import Thread as ThreadCommand
+from vpop3d.proto.imap.grammar import (
     render_uid_set,
 )
 from vpop3d.proto.imap.mailbox import (
@@ -232,7 +237,18 @@ _AUTH = _ANY | {
     Namespace,
     Enable,
 }
-_SELECTED = (_AUTH - {Enable}) | {Check, Close, Unselect, Expunge, Search, Fetch, Store, Copy}
+_SELECTED = (_AUTH - {Enable}) | {
+    Check,
+    Close,
+    Unselect,
+    Expunge,
+    Search,
+    Sort,
+    ThreadCommand,
+    Fetch,
+    Store,
+    Copy,
+}
 _ALLOWED: dict[State, frozenset[type]] = {
     State.NOT_AUTHENTICATED: frozenset(_NOT_AUTH),
     State.AUTHENTICATED: frozenset(_AUTH),
@@ -240,7 +256,7 @@ _ALLOWED: dict[State, frozenset[type]] = {
     State.LOGOUT: frozenset(),
 }
 # RFC 3501 §7.4.1: no EXPUNGE while responding to these (sequence numbers in use).
-_NO_EXPUNGE = frozenset({Fetch, Store, Search})
+_NO_EXPUNGE = frozenset({Fetch, Store, Search, Sort, ThreadCommand})
 
 _LOGIN_CODES = {"AUTH": "AUTHENTICATIONFAILED", "SYS/TEMP": "UNAVAILABLE", "IN-USE": "INUSE"}
 
@@ -342,6 +358,8 @@ class IMAPSession:
             Unselect: self._unselect,
             Expunge: self._expunge,
             Search: self._search,
+            Sort: self._search,
+            ThreadCommand: self._search,
             Fetch: self._fetch,
             Store: self._store,
             Copy: self._copy,
@@ -391,6 +409,10 @@ class IMAPSession:
                 "CONDSTORE",
                 "ESEARCH",
                 "LIST-STATUS",
+                "SORT",
+                "SORT=DISPLAY",
+                "THREAD=ORDEREDSUBJECT",
+                "THREAD=REFERENCES",
                 f"APPENDLIMIT={self.config.append_limit}",
             ]
         return caps
@@ -1092,18 +1114,56 @@ class IMAPSession:
             release()
 
     async def _search_slotted(self, tag: str, command: Command) -> Outcome | None:
-        assert isinstance(command, Search)
+        assert isinstance(command, Search | Sort | ThreadCommand)
         view = self._selected()
         if command.charset not in (None, "UTF-8", "US-ASCII"):
             raise _no("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
-        need = search_need(command.key)
-        count = len(view.uids)
-        largest_uid = view.uids[-1] if view.uids else 0
         uses_modseq = _mentions_modseq(command.key)
         if uses_modseq:
             self._enable_condstore()
-        top = 0
-        hits: list[int] = []
+        need = search_need(command.key)
+        if not isinstance(command, Search):
+            need = max(need, fetch.Need.SUMMARY)  # RFC 5256: sort/thread fields
+        found = await self._matching(view, command.key, need)
+        top = max((c.modseq for c in found), default=0)
+
+        def number(c: _Candidate) -> int:
+            return c.uid if command.uid else c.seq
+
+        verb = type(command).__name__.upper()
+        if isinstance(command, Sort):
+            found.sort(key=lambda c: imapsearch.sort_key(command.criteria, c))
+            self.untagged("SORT" + "".join(f" {number(c)}" for c in found))
+        elif isinstance(command, ThreadCommand):
+            verb = "THREAD"
+            nodes = [
+                imapthread.ThreadMessage.from_summary(number(c), c.summary, c.internal_date)
+                for c in found
+            ]
+            if command.algorithm == "REFERENCES":
+                threads = imapthread.thread_references(nodes)
+            else:
+                threads = imapthread.thread_orderedsubject(nodes)
+            self.write(b"* THREAD " + imapthread.format_threads(threads) + b"\r\n")
+        else:
+            hits = [number(c) for c in found]
+            # RFC 7162 §3.1.5: a MODSEQ search reports the highest MODSEQ of the matches.
+            if command.returns is not None:
+                self.untagged(esearch(tag, command.uid, command.returns, hits, top, uses_modseq))
+            else:
+                suffix = f" (MODSEQ {top})" if uses_modseq and hits else ""
+                self.untagged("SEARCH" + "".join(f" {n}" for n in hits) + suffix)
+        await self._safe_sync(allow_expunge=command.uid)
+        self._done(tag, f"{'UID ' if command.uid else ''}{verb} completed")
+        return None
+
+    async def _matching(
+        self, view: _View, key: imapsearch.SearchKey, need: fetch.Need
+    ) -> list[_Candidate]:
+        """The messages of the view that ``key`` selects, in mailbox order."""
+        count = len(view.uids)
+        largest_uid = view.uids[-1] if view.uids else 0
+        found: list[_Candidate] = []
         pairs = list(enumerate(view.uids, start=1))
         for start in range(0, len(pairs), FETCH_BATCH):
             batch = pairs[start : start + FETCH_BATCH]
@@ -1118,18 +1178,9 @@ class IMAPSession:
                     continue  # expunged meanwhile
                 candidate = _Candidate(msn, uid, view.flags[uid], uid in view.recent, message)
                 candidate.modseq = view.modseq.get(uid, 0)
-                if imapsearch.matches(command.key, candidate, max_seq=count, max_uid=largest_uid):
-                    hits.append(uid if command.uid else msn)
-                    top = max(top, candidate.modseq)
-        # RFC 7162 §3.1.5: a MODSEQ search reports the highest MODSEQ of the matches.
-        if command.returns is not None:
-            self.untagged(esearch(tag, command.uid, command.returns, hits, top, uses_modseq))
-        else:
-            suffix = f" (MODSEQ {top})" if uses_modseq and hits else ""
-            self.untagged("SEARCH" + "".join(f" {n}" for n in hits) + suffix)
-        await self._safe_sync(allow_expunge=command.uid)
-        self._done(tag, f"{'UID ' if command.uid else ''}SEARCH completed")
-        return None
+                if imapsearch.matches(key, candidate, max_seq=count, max_uid=largest_uid):
+                    found.append(candidate)
+        return found
 
 
 _SPECIAL_USE = frozenset(
