@@ -11,7 +11,7 @@ from klein import Klein
 from sqlalchemy import Connection, func, select
 from twisted.web.server import Request
 
-from vpop3d.app import accounts, queueadmin, wizard
+from vpop3d.app import accounts, outqueue, queueadmin, wizard
 from vpop3d.app.connectors import SCHEDULE_ENABLED
 from vpop3d.store import connectors, events, queue, settings
 from vpop3d.store.rows import Event
@@ -198,7 +198,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/queue.html", methods=["GET"])
     async def queue_page(request: Request) -> bytes:
         viewer = await web.admin_page(request)
-        entries = await web.db.read(queue.entries)
+        entries = await web.db.read(outqueue.list_entries)
         return web.renderer.page(
             "queue.html",
             viewer=viewer,
@@ -225,4 +225,32 @@ def register(app: Klein, web: Web) -> None:
             web.flash(viewer, "ok", f"Message {queue_id} removed from the queue.")
         else:
             web.flash(viewer, "error", f"Message {queue_id} is no longer in the queue.")
+        raise web.redirect(request, "/admin/queue.html")
+
+    @app.route("/admin/queue/<int:queue_id>/bounce", methods=["POST"])
+    async def bounce_entry(request: Request, queue_id: int) -> bytes:
+        viewer = await web.admin_page(request)
+        try:
+            count = await web.db.write(
+                outqueue.bounce,
+                web.context.blob_store,
+                queue_id,
+                reporting_mta=config.hostname,
+                now=time.time(),
+            )
+        except outqueue.QueueError:
+            web.flash(viewer, "error", f"Message {queue_id} is no longer in the queue.")
+            raise web.redirect(request, "/admin/queue.html") from None
+        if count:
+            kick = web.context.extras.get("queue.kick")
+            if callable(kick):
+                kick()  # the failure report may itself be queued for sending
+            web.flash(
+                viewer,
+                "ok",
+                f"Message {queue_id} bounced: {count} recipient(s) failed and the sender "
+                "was sent a failure report.",
+            )
+        else:
+            web.flash(viewer, "error", f"Message {queue_id} has no recipient left to bounce.")
         raise web.redirect(request, "/admin/queue.html")

@@ -221,9 +221,11 @@ def _apply_edit(
     group: str,
     secondary: list[int],
     password: str,
+    internet: tuple[bool, bool],
 ) -> None:
     """All of one Edit User submit in one transaction: all of it or nothing."""
     accounts.update_user(conn, name, **changes)
+    accounts.set_internet_mail(conn, name, send=internet[0], receive=internet[1])
     _set_group(conn, name, group)
     known = {g.id for g in groups.list_all(conn)}
     user = users.by_name(conn, name)
@@ -261,7 +263,10 @@ async def _save_user(web: Web, request: Request, viewer: Viewer, name: str) -> s
             for v in request.args.get(b"secondary", [])
             if v.decode("ascii", "replace").isdigit()
         ]
-        await web.db.write(_apply_edit, name, changes, arg(request, "group"), secondary, password)
+        internet = (flag(request, "allow_send_internet"), flag(request, "allow_receive_internet"))
+        await web.db.write(
+            _apply_edit, name, changes, arg(request, "group"), secondary, password, internet
+        )
     except accounts.AdminError as exc:
         text = str(exc)
         return text[0].upper() + text[1:] + "."

@@ -138,6 +138,15 @@ def update_user(conn: Connection, name: str, /, **changes: Any) -> User:
     return updated
 
 
+def set_internet_mail(conn: Connection, name: str, *, send: bool, receive: bool) -> User:
+    """The Permissions tab's "Allow sending/receiving of Internet mail" (seed-2 §3.9)."""
+    user = _require_user(conn, name)
+    users.update_fields(conn, user.id, allow_send_internet=send, allow_receive_internet=receive)
+    updated = users.by_id(conn, user.id)
+    assert updated is not None
+    return updated
+
+
 def delete_user(conn: Connection, name: str, *, acting_user: str | None = None) -> None:
     """Delete a user and their mail (manual L1424: never yourself, never the last admin)."""
     user = _require_user(conn, name)

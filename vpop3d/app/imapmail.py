@@ -37,9 +37,10 @@ from vpop3d.proto.imap.mailbox import (
     MailboxError,
     MessageData,
     MessageMeta,
+    QuotaInfo,
     SelectedFolder,
 )
-from vpop3d.store import blobs, folders
+from vpop3d.store import blobs, folders, users
 from vpop3d.store import messages as message_repo
 from vpop3d.store.blobs import BlobStore
 from vpop3d.store.db import Database
@@ -118,6 +119,18 @@ def _select(conn: Connection, user_id: int, name: str, claim: bool) -> _Listing:
     refreshed = folders.by_id(conn, folder.id)
     assert refreshed is not None
     return _Listing(refreshed, metas, recent)
+
+
+def _kb(octets: int) -> int:
+    return (octets + 1023) // 1024
+
+
+def check_quota(conn: Connection, user_id: int, adding: int) -> None:
+    """Refuse adding ``adding`` octets past the user's quota (RFC 9208 §4.1 OVERQUOTA)."""
+    user = users.by_id(conn, user_id)
+    limit = user.quota_kb if user is not None else 0
+    if limit and adding and _kb(message_repo.user_usage(conn, user_id) + adding) > limit:
+        raise MailboxError("Over quota", "OVERQUOTA")
 
 
 def _rows_for(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Any]:
@@ -319,7 +332,10 @@ class StoreSelectedFolder:
             if target is None:
                 raise MailboxError("No such mailbox", "TRYCREATE")
             source, copied = [], []
-            for r in _rows_for(conn, self._folder_id, uids):
+            rows = _rows_for(conn, self._folder_id, uids)
+            if not move:  # RFC 9208 §4.1: COPY past the quota fails as a whole
+                check_quota(conn, self._user_id, sum(int(r.size) for r in rows))
+            for r in rows:
                 if move:
                     row = message_repo.move_to(conn, int(r.id), target.id)
                 else:
@@ -606,6 +622,17 @@ class StoreMailStore:
 
         return self.db.read(work)
 
+    def quota(self, user: Principal) -> Deferred[QuotaInfo]:
+        def work(conn: Connection) -> QuotaInfo:
+            row = users.by_id(conn, user.user_id)
+            usage = _kb(message_repo.user_usage(conn, user.user_id))
+            return QuotaInfo(usage, row.quota_kb if row is not None else 0)
+
+        return self.db.read(work)
+
+    def set_quota(self, user: Principal, limit_kb: int) -> Deferred[None]:
+        return self.db.write(users.update_fields, user.user_id, quota_kb=limit_kb)
+
     def append(
         self,
         user: Principal,
@@ -636,6 +663,7 @@ class StoreMailStore:
                 folder = folders.by_name(conn, user.user_id, name)
                 if folder is None:
                     raise MailboxError("No such mailbox", "TRYCREATE")
+                check_quota(conn, user.user_id, len(message))
                 _, rows = store_message(
                     conn,
                     self.blob_store,

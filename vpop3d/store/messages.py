@@ -18,6 +18,7 @@ from vpop3d.store import blobs as blob_refs
 from vpop3d.store import folders
 from vpop3d.store.rows import Message
 from vpop3d.store.tables import SYSTEM_FLAGS, expunged, messages
+from vpop3d.store.tables import folders as folder_table
 
 SEEN = SYSTEM_FLAGS["\\Seen"]
 DELETED = SYSTEM_FLAGS["\\Deleted"]
@@ -243,5 +244,16 @@ def folder_usage(conn: Connection, user_folder_ids: Sequence[int]) -> int:
             select(func.coalesce(func.sum(messages.c.size), 0)).where(
                 messages.c.folder_id.in_(list(user_folder_ids))
             )
+        ).scalar_one()
+    )
+
+
+def user_usage(conn: Connection, user_id: int) -> int:
+    """Total octets in all of a user's folders (IMAP QUOTA STORAGE usage)."""
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(messages.c.size), 0))
+            .select_from(messages.join(folder_table, messages.c.folder_id == folder_table.c.id))
+            .where(folder_table.c.user_id == user_id)
         ).scalar_one()
     )

@@ -387,3 +387,83 @@ schedule_items = Table(
     Column("days_mask", Integer, nullable=False, default=127),  # bit 0 = Sunday
     sqlite_autoincrement=True,
 )
+
+# Mail Collectors (seed-3 §2-§8): POP3 download, incoming SMTP feed (ETRN), ODMR (ATRN).
+collectors = Table(
+    "collectors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False, default="pop3"),  # pop3 | smtp-feed | odmr
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("priority", Integer, nullable=False, default=0),  # lower runs first
+    Column("connection_ids", Text, nullable=False, default=""),  # comma-separated ids
+    Column("server", String(255), nullable=False, default=""),
+    Column("port", Integer, nullable=False, default=110),
+    Column("tls_mode", String(16), nullable=False, default="none"),  # none|ssl|stls|stls-optional
+    Column("tls_verify", Boolean, nullable=False, default=True),
+    Column("auth_method", String(16), nullable=False, default="plain"),  # plain|apop|cram-md5
+    Column("username", String(320), nullable=False, default=""),
+    Column("password", Text, nullable=False, default=""),
+    Column("leave_days", Integer, nullable=False, default=0),  # 0 = delete after download
+    Column("delete_when_deleted_locally", Boolean, nullable=False, default=False),
+    Column("max_messages", Integer, nullable=False, default=0),  # per session, 0 = no limit
+    Column("max_size_kb", Integer, nullable=False, default=0),  # 0 = no limit
+    Column("use_rules", Boolean, nullable=False, default=False),
+    Column("remove_duplicates", Boolean, nullable=False, default=False),
+    Column("routing", String(16), nullable=False, default="headers"),  # headers|user|server
+    Column("accepted_domains", Text, nullable=False, default=""),  # ';'-separated
+    Column("target_user", String(320), nullable=False, default=""),
+    Column("target_address", String(320), nullable=False, default=""),
+    Column("target_server", String(400), nullable=False, default=""),  # [u:p@]host[:port]
+    Column("routing_options", Text, nullable=False, default="{}"),  # JSON (seed-3 §5.4)
+    Column("error_action", String(16), nullable=False, default="admin"),  # admin|address|ignore
+    Column("error_address", String(320), nullable=False, default=""),
+    Column("etrn_server", String(255), nullable=False, default=""),  # host[:port]
+    Column("etrn_argument", String(255), nullable=False, default=""),
+    Column("wait_seconds", Integer, nullable=False, default=20),
+    Column("odmr_domains", Text, nullable=False, default=""),  # comma-separated
+    Column("last_result", Text, nullable=False, default=""),
+    Column("last_run_at", Float, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+# The Messages tab (seed-3 §7): what a collector has seen at its server, by UIDL.
+collector_uidls = Table(
+    "collector_uidls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collector_id", Integer, ForeignKey("collectors.id"), nullable=False),
+    Column("uidl", String(255), nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Column("stored", Boolean, nullable=False, default=False),
+    Column("retrieved_at", Float, nullable=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("subject", Text, nullable=False, default=""),
+    Column("sender", Text, nullable=False, default=""),
+    Column("recipients", Text, nullable=False, default=""),
+    Column("message_date", Text, nullable=False, default=""),
+    Column("get_flag", Boolean, nullable=False, default=False),
+    Column("del_flag", Boolean, nullable=False, default=False),
+    Column("disposition", String(16), nullable=False, default="seen"),
+    Column("message_ids", Text, nullable=False, default=""),  # local message ids (delete-local)
+    UniqueConstraint("collector_id", "uidl"),
+    sqlite_autoincrement=True,
+)
+
+# Download Rules (seed-3 §4): one global ordered list; conditions as JSON.
+download_rules = Table(
+    "download_rules",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("position", Integer, nullable=False, default=0),
+    Column("name", String(200), nullable=False, default=""),
+    Column("action", String(40), nullable=False, default="download"),
+    Column("targets", Text, nullable=False, default=""),
+    Column("header_line", Text, nullable=False, default=""),
+    Column("match_all", Boolean, nullable=False, default=True),
+    Column("conditions", Text, nullable=False, default="[]"),
+    sqlite_autoincrement=True,
+)

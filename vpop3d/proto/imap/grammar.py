@@ -316,6 +316,28 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class GetQuota:
+    """RFC 9208 §4.2 GETQUOTA quota-root."""
+
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuotaRoot:
+    """RFC 9208 §4.3 GETQUOTAROOT mailbox."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota:
+    """RFC 9208 §4.1 SETQUOTA quota-root (resource limit ...)."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     messages: SeqSet
     items: tuple[FetchItem, ...]
@@ -383,6 +405,9 @@ Command = (
     | Search
     | Sort
     | Thread
+    | GetQuota
+    | GetQuotaRoot
+    | SetQuota
     | Fetch
     | Store
     | Copy
@@ -805,7 +830,7 @@ def _list(lsub: bool) -> _Parser:
 
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}
+    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
 )
 
 
@@ -972,6 +997,31 @@ def _search_keys(s: _Scanner) -> q.SearchKey:
 
 
 THREAD_ALGORITHMS = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
+
+
+def _getquota(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    return GetQuota(s.astring())
+
+
+def _getquotaroot(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    return GetQuotaRoot(s.mailbox())
+
+
+def _setquota(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    root = s.astring()
+    s.sp()
+    s.expect(b"(")
+    limits: list[tuple[str, int]] = []
+    while not s.take(b")"):
+        if limits:
+            s.sp()
+        name = s.atom().upper()
+        s.sp()
+        limits.append((name, s.mod_sequence()))  # RFC 9208: number64
+    return SetQuota(root, tuple(limits))
 
 
 def _sort(s: _Scanner, uid: bool) -> Command:
@@ -1147,6 +1197,9 @@ _PARSERS: dict[str, _Parser] = {
     "EXPUNGE": _expunge,
     "SEARCH": _search,
     "SORT": _sort,
+    "GETQUOTA": _getquota,
+    "GETQUOTAROOT": _getquotaroot,
+    "SETQUOTA": _setquota,
     "THREAD": _thread,
     "FETCH": _fetch,
     "STORE": _store,

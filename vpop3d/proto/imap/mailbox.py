@@ -103,6 +103,14 @@ class FolderStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaInfo:
+    """The user's one quota root ``""`` (RFC 9208 STORAGE, in units of 1024 octets)."""
+
+    usage_kb: int
+    limit_kb: int  # 0: no limit, so no quota root
+
+
+@dataclass(frozen=True, slots=True)
 class CopyResult:
     """UIDPLUS COPYUID data (RFC 4315 §3): source and destination UIDs in order."""
 
@@ -181,6 +189,12 @@ class MailStore(Protocol):
 
     def status(self, user: Principal, name: str) -> Deferred[FolderStatus]: ...
 
+    def quota(self, user: Principal) -> Deferred[QuotaInfo]:
+        """Storage used by all the user's folders and the user's limit."""
+
+    def set_quota(self, user: Principal, limit_kb: int) -> Deferred[None]:
+        """Change the user's own storage limit (admins only; the session checks)."""
+
     def append(
         self,
         user: Principal,
@@ -188,4 +202,5 @@ class MailStore(Protocol):
         message: bytes,
         flags: frozenset[str],
         internal_date: datetime | None,
-    ) -> Deferred[AppendResult]: ...
+    ) -> Deferred[AppendResult]:
+        """Store a message; MailboxError OVERQUOTA when it would exceed the quota."""

@@ -41,6 +41,8 @@ from vpop3d.proto.imap.grammar import (
     Enable,
     Expunge,
     Fetch,
+    GetQuota,
+    GetQuotaRoot,
     Id,
     Idle,
     List,
@@ -51,6 +53,7 @@ from vpop3d.proto.imap.grammar import (
     Rename,
     Search,
     Select,
+    SetQuota,
     Sort,
     StartTLS,
     Status,
@@ -61,9 +64,6 @@ from vpop3d.proto.imap.grammar import (
     render_uid_set,
 )
 from vpop3d.proto.imap.grammar import Thread as ThreadCommand
-from vpop3d.proto.imap.grammar import (
-    render_uid_set,
-)
 from vpop3d.proto.imap.mailbox import (
     DELIMITER,
     SYSTEM_FLAGS,
@@ -236,6 +236,9 @@ _AUTH = _ANY | {
     Idle,
     Namespace,
     Enable,
+    GetQuota,
+    GetQuotaRoot,
+    SetQuota,
 }
 _SELECTED = (_AUTH - {Enable}) | {
     Check,
@@ -353,6 +356,9 @@ class IMAPSession:
             Idle: self._idle,
             Namespace: self._namespace,
             Enable: self._enable,
+            GetQuota: self._getquota,
+            GetQuotaRoot: self._getquotaroot,
+            SetQuota: self._setquota,
             Check: self._noop,
             Close: self._close,
             Unselect: self._unselect,
@@ -414,7 +420,12 @@ class IMAPSession:
                 "THREAD=ORDEREDSUBJECT",
                 "THREAD=REFERENCES",
                 f"APPENDLIMIT={self.config.append_limit}",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
+                "STATUS=SIZE",
             ]
+            if self.user is not None and self.user.is_admin:
+                caps.append("QUOTASET")  # RFC 9208 §3.3: only who may SETQUOTA
         return caps
 
     def _plaintext_allowed(self) -> bool:
@@ -854,6 +865,7 @@ class IMAPSession:
             "UIDVALIDITY": status.uidvalidity,
             "UNSEEN": status.unseen,
             "HIGHESTMODSEQ": status.highest_modseq,
+            "SIZE": status.size,  # RFC 8438
         }
         if "HIGHESTMODSEQ" in items:
             self._enable_condstore()
@@ -901,6 +913,49 @@ class IMAPSession:
         self.untagged('NAMESPACE (("" "/")) NIL NIL')
         await self._safe_sync(allow_expunge=True)
         self._done(tag, "NAMESPACE completed")
+        return None
+
+    async def _quota_lines(self) -> bytes:
+        """RFC 9208 §5.1 QUOTA response for the user's root ``""``; empty without a limit."""
+        info = await self.store.quota(self._principal())
+        if not info.limit_kb:
+            return b""
+        return b'* QUOTA "" (STORAGE %d %d)\r\n' % (info.usage_kb, info.limit_kb)
+
+    async def _getquotaroot(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, GetQuotaRoot)
+        await self.store.status(self._principal(), command.mailbox)  # NONEXISTENT if absent
+        quota = await self._quota_lines()
+        root = b' ""' if quota else b""  # RFC 9208 §4.3: no limit, no quota root
+        self.write(b"* QUOTAROOT " + mailbox_name(command.mailbox) + root + b"\r\n" + quota)
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "GETQUOTAROOT completed")
+        return None
+
+    async def _getquota(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, GetQuota)
+        quota = await self._quota_lines() if command.root == "" else b""
+        if not quota:
+            raise _no("No such quota root", "NONEXISTENT")
+        self.write(quota)
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "GETQUOTA completed")
+        return None
+
+    async def _setquota(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, SetQuota)
+        if not self._principal().is_admin:
+            raise _no("Only administrators may change quotas", "NOPERM")
+        if command.root != "":
+            raise _no("No such quota root", "NONEXISTENT")
+        limits = dict(command.limits)
+        if set(limits) - {"STORAGE"}:
+            raise _no("Only the STORAGE resource has a limit here", "CANNOT")
+        # RFC 9208 §4.1: a resource left out of the list loses its limit.
+        await self.store.set_quota(self._principal(), limits.get("STORAGE", 0))
+        self.write(await self._quota_lines())
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "SETQUOTA completed")
         return None
 
     async def _enable(self, tag: str, command: Command) -> Outcome | None:
