@@ -48,6 +48,10 @@ PAGES = (
     "/admin/localmail.html",
     "/admin/services.html",
     "/admin/queue.html",
+    "/admin/access.html?service=smtp",
+    "/admin/sessions.html",
+    "/admin/users/import.html",
+    "/admin/users/user00010/edit.html",
     "/api/v1/users?sort=messages&dir=desc&limit=100",
 )
 

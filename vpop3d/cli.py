@@ -129,6 +129,45 @@ def _outbound_parsers(sub: Any) -> None:
     keygen.add_argument("--selector", default="vpop3d")
     keygen.add_argument("--bits", type=int, default=2048)
 
+    collector = sub.add_parser("collector", help="Mail Collectors (POP3, ETRN)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    cadd = collector.add_parser("add", help="add a Mail Collector")
+    cadd.add_argument("name")
+    cadd.add_argument("--type", dest="kind", default="pop3", help="pop3 | smtp-feed | odmr")
+    cadd.add_argument("--server", default="")
+    cadd.add_argument("--port", type=int, default=None)
+    cadd.add_argument("--tls", dest="tls_mode", default="none", help="none|ssl|stls|stls-optional")
+    cadd.add_argument("--no-verify", action="store_true", help="accept any TLS certificate")
+    cadd.add_argument("--auth", dest="auth_method", default="plain", help="plain|apop|cram-md5")
+    cadd.add_argument("--username", default="")
+    cadd.add_argument("--password", default="")
+    cadd.add_argument("--leave-days", type=int, default=0)
+    cadd.add_argument("--max-messages", type=int, default=0)
+    cadd.add_argument("--max-size-kb", type=int, default=0)
+    cadd.add_argument("--routing", default="headers", help="headers | user | server")
+    cadd.add_argument("--accepted-domains", default="")
+    cadd.add_argument("--target-user", default="")
+    cadd.add_argument("--target-address", default="")
+    cadd.add_argument("--target-server", default="")
+    cadd.add_argument(
+        "--error-action",
+        default="admin",
+        help="admin|admin-message|address|address-message|bounce|ignore (seed-3 §6)",
+    )
+    cadd.add_argument("--error-address", default="")
+    cadd.add_argument("--etrn-server", default="")
+    cadd.add_argument("--etrn-argument", default="")
+    cadd.add_argument("--priority", type=int, default=0)
+    cadd.add_argument("--disabled", action="store_true")
+    collector.add_parser("list", help="list collectors and their last results")
+    for verb, text in (
+        ("run", "ask the running server to collect now"),
+        ("uidls", "show the Messages tab (UIDL inventory)"),
+        ("reset", "forget the UIDL inventory: everything at the server counts as new"),
+    ):
+        collector.add_parser(verb, help=text).add_argument("name")
+
 
 def _open(config: BootConfig) -> Database:
     try:
@@ -274,7 +313,45 @@ def _dkim(args: argparse.Namespace, db: Database) -> None:
     print(record)
 
 
+def _collector(args: argparse.Namespace, db: Database) -> None:
+    import time
+
+    from vpop3d.app import collectoradmin
+
+    if args.action == "add":
+        fields: dict[str, Any] = {
+            name: getattr(args, name)
+            for name in (
+                "kind", "server", "tls_mode", "auth_method", "username", "password",
+                "leave_days", "max_messages", "max_size_kb", "routing", "accepted_domains",
+                "target_user", "target_address", "target_server", "etrn_server",
+                "etrn_argument", "priority", "error_action", "error_address",
+            )
+        }  # fmt: skip
+        fields["tls_verify"] = not args.no_verify
+        fields["enabled"] = not args.disabled
+        fields["port"] = args.port or (995 if args.tls_mode == "ssl" else 110)
+        collector_id = db.run_sync(collectoradmin.add_collector, args.name, **fields)
+        print(f"collector {collector_id}: {args.name} added")
+    elif args.action == "list":
+        for c in db.read_sync(collectoradmin.list_collectors):
+            state = "enabled" if c.enabled else "disabled"
+            print(f"{c.id}\t{c.name}\t{c.kind}\t{state}\t{c.where}\t{c.routing}\t{c.last_result}")
+    elif args.action == "run":
+        db.run_sync(collectoradmin.request_run, args.name, time.time())
+        print(f"collector {args.name}: the server will collect within a few seconds")
+    elif args.action == "uidls":
+        for row in db.read_sync(collectoradmin.uidl_rows, args.name):
+            state = "deleted" if row["deleted"] else ("stored" if row["stored"] else "seen")
+            fields_out = [row["uidl"], state, row["disposition"], row["sender"], row["subject"]]
+            print("\t".join(str(f) for f in fields_out))
+    else:
+        count = db.run_sync(collectoradmin.reset_uidls, args.name)
+        print(f"collector {args.name}: {count} UIDL(s) forgotten")
+
+
 HANDLERS: dict[str, Handler] = {
+    "collector": _collector,
     "queue": _queue,
     "dkim": _dkim,
     "user": _user,

@@ -70,8 +70,15 @@ def _outbound_queue(context: ServerContext) -> IService:
     return build_queue_runner(context)
 
 
+def _collectors(context: ServerContext) -> IService:
+    from vpop3d.wiring_collectors import build_collector_runner
+
+    return build_collector_runner(context)
+
+
 BACKGROUND: list[tuple[str, Callable[[ServerContext], IService]]] = [
     ("smtp", _outbound_queue),
+    ("smtp", _collectors),
 ]
 
 __all__ = ["BACKGROUND", "BUILDERS", "Any"]

@@ -155,6 +155,7 @@ def build(config: BootConfig, reactor: Any, protocols: frozenset[str]) -> MultiS
             )
             continue
         factory = builder(context, spec)
+        context.extras[f"listener.{spec.name}"] = factory  # live counts for the Sessions page
         if spec.protocol in config.logging.session_logs and spec.protocol in FILE_NAMES:
             path = config.logging.log_dir / FILE_NAMES[spec.protocol]
             log_file = context.shared("sessionlog." + spec.protocol, partial(SessionLogFile, path))

@@ -14,6 +14,7 @@ require_encrypted_auth   false     LOGINDISABLED / no PLAIN until TLS (L7110)
 idle_enabled             true      advertise and accept IDLE (L7146)
 max_failed_logins        3         failed logins per session, then BYE (L7147)
 append_limit             52428800  APPENDLIMIT, largest APPEND literal in octets
+literal_plus             true      LITERAL+; false: LITERAL- (RFC 7888, {n+} <= 4096)
 autologout               1800      seconds of silence before BYE (at least 1800)
 max_user_logins          20        concurrent sessions per user (L7148)
 max_ip_connections       1002      concurrent connections per address (L7149)
@@ -70,6 +71,7 @@ def listener_config(
         idle_enabled=bool(get("idle_enabled", True)),
         max_failed_logins=max(1, int(get("max_failed_logins", 3))),
         append_limit=max(1024, int(get("append_limit", 50 * 1024 * 1024))),
+        literal_plus=bool(get("literal_plus", True)),
     )
 
 

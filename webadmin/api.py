@@ -8,6 +8,7 @@ Errors are ``{"error": "<sentence>"}`` with 400 (refused), 401, 403 or 404.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -25,6 +26,7 @@ from webadmin.views_system import dashboard_data
 from webadmin.views_users import add_user_from, delete_user_as, grid_query
 
 MAX_BODY = 1 << 20
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def read_json(request: Request) -> dict[str, Any]:
@@ -37,7 +39,24 @@ def read_json(request: Request) -> dict[str, Any]:
         raise Halt(json_body(request, 400, {"error": "the body must be a JSON object"})) from None
     if not isinstance(value, dict):
         raise Halt(json_body(request, 400, {"error": "the body must be a JSON object"}))
+    if not _clean(value):
+        raise Halt(
+            json_body(
+                request, 400, {"error": "Text must not contain NUL characters or broken Unicode."}
+            )
+        )
     return value
+
+
+def _clean(value: Any) -> bool:
+    """No NUL and no lone surrogates anywhere: the store cannot hold them (PostgreSQL)."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is None
+    if isinstance(value, dict):
+        return all(_clean(k) and _clean(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean(v) for v in value)
+    return True
 
 
 def _user_json(conn: Connection, name: str) -> dict[str, Any] | None:
@@ -52,11 +71,28 @@ def _user_json(conn: Connection, name: str) -> dict[str, Any] | None:
         "quota_kb": user.quota_kb,
         "must_change_password": user.must_change_password,
         "primary_group_id": user.primary_group_id,
+        "allow_send_internet": user.allow_send_internet,
+        "allow_receive_internet": user.allow_receive_internet,
     }
 
 
+INTERNET = ("allow_send_internet", "allow_receive_internet")
+
+
 def _patch_user(conn: Connection, name: str, changes: dict[str, Any]) -> None:
-    accounts.update_user(conn, name, **changes)
+    internet = {k: changes.pop(k) for k in INTERNET if k in changes}
+    if changes:
+        accounts.update_user(conn, name, **changes)
+    if internet:
+        user = users.by_name(conn, name)
+        if user is None:
+            raise accounts.AdminError(f"no such user {name!r}")
+        accounts.set_internet_mail(
+            conn,
+            name,
+            send=internet.get("allow_send_internet", user.allow_send_internet),
+            receive=internet.get("allow_receive_internet", user.allow_receive_internet),
+        )
     accounts.require_enabled_admin(conn)
 
 
@@ -137,7 +173,15 @@ def register(app: Klein, web: Web) -> None:
         viewer = await web.api_admin(request)
         body = read_json(request)
         problem = _check_types(
-            body, {"real_name": str, "enabled": bool, "is_admin": bool, "quota_kb": int}
+            body,
+            {
+                "real_name": str,
+                "enabled": bool,
+                "is_admin": bool,
+                "quota_kb": int,
+                "allow_send_internet": bool,
+                "allow_receive_internet": bool,
+            },
         )
         if problem:
             return fail(request, 400, problem)

@@ -84,6 +84,9 @@ class RoutingAwareDatabase:
     def call_in_pool(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         return self._db.call_in_pool(fn, *args, **kwargs)
 
+    def call_cpu(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return self._db.call_cpu(fn, *args, **kwargs)
+
     def write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         done: Deferred[Any] = self._db.write(fn, *args, **kwargs)
 

@@ -81,6 +81,8 @@ SCHEMAS: dict[str, Any] = {
             "quota_kb": {"type": "integer"},
             "must_change_password": {"type": "boolean"},
             "primary_group_id": {"type": "integer", "nullable": True},
+            "allow_send_internet": {"type": "boolean"},
+            "allow_receive_internet": {"type": "boolean"},
         },
     },
     "UserRow": {
@@ -117,6 +119,8 @@ SCHEMAS: dict[str, Any] = {
             "enabled": {"type": "boolean"},
             "is_admin": {"type": "boolean"},
             "quota_kb": {"type": "integer", "minimum": 0},
+            "allow_send_internet": {"type": "boolean"},
+            "allow_receive_internet": {"type": "boolean"},
         },
     },
     "Domain": {
@@ -174,7 +178,7 @@ SCHEMAS: dict[str, Any] = {
             "allow_receive_internet": {"type": "boolean", "nullable": True},
             "monitor": {"type": "boolean", "nullable": True},
             "admin": {"type": "boolean", "nullable": True},
-            "max_outgoing_kb": {"type": "integer", "minimum": 0},
+            "max_outgoing_kb": {"type": "integer", "minimum": 0, "maximum": 2147483647},
             "reply_address": {"type": "string"},
         },
     },
@@ -199,6 +203,67 @@ SCHEMAS: dict[str, Any] = {
                     },
                 },
             },
+        },
+    },
+    "AccessRule": {
+        "type": "object",
+        "required": ["allow", "type"],
+        "properties": {
+            "allow": {"type": "boolean"},
+            "type": {
+                "type": "string",
+                "enum": [
+                    "network",
+                    "routers",
+                    "local-nets",
+                    "geoip",
+                    "any-ipv4",
+                    "any-ipv6",
+                    "any",
+                ],
+            },
+            "address": {"type": "string", "description": "CIDR for network, tags for geoip"},
+            "allow_unauth": {"type": "boolean"},
+            "users": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "AccessTable": {
+        "type": "object",
+        "required": ["table", "default", "rules"],
+        "properties": {
+            "table": {"type": "string"},
+            "default": {"type": "boolean"},
+            "use_global": {"type": "boolean"},
+            "rules": {"type": "array", "items": {"$ref": "#/components/schemas/AccessRule"}},
+        },
+    },
+    "AccessChanges": {
+        "type": "object",
+        "required": ["rules"],
+        "additionalProperties": False,
+        "properties": {
+            "rules": {"type": "array", "items": {"$ref": "#/components/schemas/AccessRule"}},
+            "use_global": {"type": "boolean"},
+        },
+    },
+    "UserImport": {
+        "type": "object",
+        "required": ["csv"],
+        "additionalProperties": False,
+        "properties": {
+            "csv": {"type": "string"},
+            "passwords": {"type": "string", "enum": ["file", "username", "text"]},
+            "ignore_first_line": {"type": "boolean"},
+            "update_existing": {"type": "boolean"},
+            "remove_missing": {"type": "boolean"},
+        },
+    },
+    "ImportResult": {
+        "type": "object",
+        "required": ["created", "updated", "skipped", "deleted", "ignored_columns"],
+        "properties": {
+            k: {"type": "array", "items": {"type": "string"}}
+            for k in ("created", "updated", "skipped", "deleted", "ignored_columns")
         },
     },
     "LocalMail": {
@@ -337,6 +402,62 @@ def _paths() -> dict[str, Any]:
         "/queue/{id}": {
             "parameters": [_path_param("id", "integer")],
             "delete": _op("Remove a queued message", NO_CONTENT | _errors(*STD, 404)),
+        },
+        "/queue/{id}/bounce": {
+            "parameters": [_path_param("id", "integer")],
+            "post": _op(
+                "Fail the open recipients and send the sender a failure report",
+                {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "required": ["bounced"],
+                            "properties": {"bounced": {"type": "integer"}},
+                        }
+                    )
+                }
+                | _errors(*STD, 404),
+            ),
+        },
+        "/access/{table}": {
+            "parameters": [
+                {
+                    "name": "table",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["smtp", "pop3", "imap", "global"]},
+                }
+            ],
+            "get": _op(
+                "An IP access table (rules sorted most specific first)",
+                {"200": _json(_ref("AccessTable"))} | _errors(*STD, 404),
+            ),
+            "put": _op(
+                "Replace an IP access table",
+                {"200": _json(_ref("AccessTable"))} | _errors(400, *STD, 404, 413),
+                requestBody=_body(_ref("AccessChanges")),
+            ),
+        },
+        "/import/users": {
+            "post": _op(
+                "Import users from CSV text: every row or none",
+                {
+                    "200": _json(_ref("ImportResult")),
+                    "400": _json(
+                        {
+                            "type": "object",
+                            "required": ["error"],
+                            "properties": {
+                                "error": {"type": "string"},
+                                "problems": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                        "Refused; problems name each line",
+                    ),
+                }
+                | _errors(*STD, 413),
+                requestBody=_body(_ref("UserImport")),
+            ),
         },
     }
 

@@ -21,11 +21,15 @@ from twisted.web.server import Request, Site
 from vpop3d import __version__
 from webadmin import (
     api,
+    api_ops,
+    views_access,
     views_auth,
     views_bulk,
     views_bulkedit,
     views_connectors,
+    views_import,
     views_mail,
+    views_sessions,
     views_system,
     views_users,
     views_wizard,
@@ -85,14 +89,18 @@ def build_app(context: ServerContext) -> Klein:
         return found[1]
 
     for module in (
+        views_access,
         views_auth,
         views_users,
         views_bulk,
         views_bulkedit,
         views_connectors,
+        views_import,
         views_mail,
+        views_sessions,
         views_system,
         views_wizard,
+        api_ops,
         api,
     ):
         module.register(app, web)

@@ -70,7 +70,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/userlist.csv", methods=["GET"])
     async def export_users(request: Request) -> bytes:
         await web.admin_page(request)
-        text = await web.db.read(
+        text: str = await web.db.read(
             user_csv, titles=flag(request, "titles"), verbose=flag(request, "verbose")
         )
         request.setHeader(b"content-type", b"text/csv; charset=utf-8")

@@ -11,7 +11,6 @@ from webadmin.forms import arg, flag
 from webadmin.guard import Viewer, Web, routing_changed
 
 
-
 def implied_mapping(web: Web) -> bool:
     """The implied mapping (seed-1 §17 [L1923], default on) is the router's own switch,
     ``localmail.disable_implied_mappings``: the one key written and read."""
@@ -114,7 +113,7 @@ def register(app: Klein, web: Web) -> None:
     @app.route("/admin/mappings.csv", methods=["GET"])
     async def export_mappings(request: Request) -> bytes:
         await web.admin_page(request)
-        text = await web.db.read(mappingcsv.export_csv, titles=flag(request, "titles"))
+        text: str = await web.db.read(mappingcsv.export_csv, titles=flag(request, "titles"))
         request.setHeader(b"content-type", b"text/csv; charset=utf-8")
         request.setHeader(b"content-disposition", b'attachment; filename="mappings.csv"')
         return text.encode("utf-8")

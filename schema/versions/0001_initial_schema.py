@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 23:42:34.488229
+Create Date: 2026-11-25 00:20:22.257805
 """
 
 from __future__ import annotations
@@ -41,6 +41,44 @@ def upgrade() -> None:
     with op.batch_alter_table('blobs', schema=None) as batch_op:
         batch_op.create_index('ix_blobs_refs_zero', ['refs'], unique=False)
 
+    op.create_table('collectors',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('connection_ids', sa.Text(), nullable=False),
+    sa.Column('server', sa.String(length=255), nullable=False),
+    sa.Column('port', sa.Integer(), nullable=False),
+    sa.Column('tls_mode', sa.String(length=16), nullable=False),
+    sa.Column('tls_verify', sa.Boolean(), nullable=False),
+    sa.Column('auth_method', sa.String(length=16), nullable=False),
+    sa.Column('username', sa.String(length=320), nullable=False),
+    sa.Column('password', sa.Text(), nullable=False),
+    sa.Column('leave_days', sa.Integer(), nullable=False),
+    sa.Column('delete_when_deleted_locally', sa.Boolean(), nullable=False),
+    sa.Column('max_messages', sa.Integer(), nullable=False),
+    sa.Column('max_size_kb', sa.Integer(), nullable=False),
+    sa.Column('use_rules', sa.Boolean(), nullable=False),
+    sa.Column('remove_duplicates', sa.Boolean(), nullable=False),
+    sa.Column('routing', sa.String(length=16), nullable=False),
+    sa.Column('accepted_domains', sa.Text(), nullable=False),
+    sa.Column('target_user', sa.String(length=320), nullable=False),
+    sa.Column('target_address', sa.String(length=320), nullable=False),
+    sa.Column('target_server', sa.String(length=400), nullable=False),
+    sa.Column('routing_options', sa.Text(), nullable=False),
+    sa.Column('error_action', sa.String(length=16), nullable=False),
+    sa.Column('error_address', sa.String(length=320), nullable=False),
+    sa.Column('etrn_server', sa.String(length=255), nullable=False),
+    sa.Column('etrn_argument', sa.String(length=255), nullable=False),
+    sa.Column('wait_seconds', sa.Integer(), nullable=False),
+    sa.Column('odmr_domains', sa.Text(), nullable=False),
+    sa.Column('last_result', sa.Text(), nullable=False),
+    sa.Column('last_run_at', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_collectors')),
+    sa.UniqueConstraint('name', name=op.f('uq_collectors_name')),
+    sqlite_autoincrement=True
+    )
     op.create_table('connections',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -61,6 +99,18 @@ def upgrade() -> None:
     sa.Column('is_default', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_domains')),
     sa.UniqueConstraint('name', name=op.f('uq_domains_name')),
+    sqlite_autoincrement=True
+    )
+    op.create_table('download_rules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('action', sa.String(length=40), nullable=False),
+    sa.Column('targets', sa.Text(), nullable=False),
+    sa.Column('header_line', sa.Text(), nullable=False),
+    sa.Column('match_all', sa.Boolean(), nullable=False),
+    sa.Column('conditions', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_download_rules')),
     sqlite_autoincrement=True
     )
     op.create_table('events',
@@ -135,6 +185,29 @@ def upgrade() -> None:
     sa.Column('data', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['blob_id'], ['blobs.id'], name=op.f('fk_blob_chunks_blob_id_blobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('blob_id', 'seq', name=op.f('pk_blob_chunks'))
+    )
+    op.create_table('collector_uidls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('collector_id', sa.Integer(), nullable=False),
+    sa.Column('uidl', sa.String(length=255), nullable=False),
+    sa.Column('first_seen', sa.Float(), nullable=False),
+    sa.Column('last_seen', sa.Float(), nullable=False),
+    sa.Column('stored', sa.Boolean(), nullable=False),
+    sa.Column('retrieved_at', sa.Float(), nullable=True),
+    sa.Column('deleted', sa.Boolean(), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('subject', sa.Text(), nullable=False),
+    sa.Column('sender', sa.Text(), nullable=False),
+    sa.Column('recipients', sa.Text(), nullable=False),
+    sa.Column('message_date', sa.Text(), nullable=False),
+    sa.Column('get_flag', sa.Boolean(), nullable=False),
+    sa.Column('del_flag', sa.Boolean(), nullable=False),
+    sa.Column('disposition', sa.String(length=16), nullable=False),
+    sa.Column('message_ids', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['collector_id'], ['collectors.id'], name=op.f('fk_collector_uidls_collector_id_collectors')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_collector_uidls')),
+    sa.UniqueConstraint('collector_id', 'uidl', name=op.f('uq_collector_uidls_collector_id_uidl')),
+    sqlite_autoincrement=True
     )
     op.create_table('mail_senders',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -313,6 +386,7 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('queue')
     op.drop_table('mail_senders')
+    op.drop_table('collector_uidls')
     op.drop_table('blob_chunks')
     op.drop_table('settings')
     op.drop_table('schedule_items')
@@ -320,8 +394,10 @@ def downgrade() -> None:
     op.drop_table('leases')
     op.drop_table('groups')
     op.drop_table('events')
+    op.drop_table('download_rules')
     op.drop_table('domains')
     op.drop_table('connections')
+    op.drop_table('collectors')
     with op.batch_alter_table('blobs', schema=None) as batch_op:
         batch_op.drop_index('ix_blobs_refs_zero')
 

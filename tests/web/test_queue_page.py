@@ -64,6 +64,7 @@ def _fred_inbox_or_queue(stack):
 
     def run(conn):
         fred = users.by_name(conn, "fred")
+        assert fred is not None
         inbox = folders.inbox(conn, fred.id)
         queued = [e for e in queue.entries(conn) if "fred" in "".join(r[0] for r in e.recipients)]
         return messages.count(conn, inbox.id) + len(queued)
@@ -74,9 +75,7 @@ def _fred_inbox_or_queue(stack):
 def test_bounce_twice_or_unknown_is_refused_with_a_message(admin, stack):
     """A second bounce or an unknown id changes nothing and says why."""
     queue_id = _enqueue(stack, "a@remote.test")
-    stack.db.run_sync(
-        lambda conn: conn.execute(update(queue_recipients).values(state="delivered"))
-    )
+    stack.db.run_sync(lambda conn: conn.execute(update(queue_recipients).values(state="delivered")))
     admin.post(f"/admin/queue/{queue_id}/bounce", {"csrf": admin.csrf()})
     assert "has no recipient left to bounce" in admin.get("/admin/queue.html").text
     admin.post("/admin/queue/999/bounce", {"csrf": admin.csrf()})

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from vpop3d.app.auth import PLAINTEXT_EQUIVALENT
-from vpop3d.app.passwords import check_password_policy, secrets_for
+from vpop3d.app.passwords import StoredSecrets, check_password_policy, secrets_for
 from vpop3d.store import domains, folders, groups, mappings, messages, settings, users
 from vpop3d.store.rows import Domain, Mapping, User
 
@@ -67,7 +67,10 @@ def add_user(
     is_admin: bool = False,
     must_change_password: bool = False,
     quota_kb: int = 0,
+    hashed: dict[str, StoredSecrets] | None = None,
 ) -> User:
+    """Create a user with an INBOX. ``hashed`` may hold secrets computed before the
+    transaction (bulk imports), so slow password hashing does not hold the write lock."""
     name = _check_name(conn, name)
     if users.by_name(conn, name) is not None:
         raise AdminError(f"user {name!r} already exists")
@@ -76,7 +79,7 @@ def add_user(
         raise AdminError(problem)
     if quota_kb < 0:
         raise AdminError("the quota must be 0 (no limit) or more kB")
-    stored = secrets_for(password, keep_plain=bool(settings.get(conn, PLAINTEXT_EQUIVALENT, False)))
+    stored = _secrets(conn, password, hashed)
     user = users.add(
         conn,
         name,
@@ -92,13 +95,29 @@ def add_user(
     return user
 
 
-def set_password(conn: Connection, name: str, password: str, *, webmail: bool = False) -> None:
+def _secrets(
+    conn: Connection, password: str, hashed: dict[str, StoredSecrets] | None
+) -> StoredSecrets:
+    keep_plain = bool(settings.get(conn, PLAINTEXT_EQUIVALENT, False))
+    found = hashed.get(password) if hashed else None
+    if found is not None and (found.plain_secret is not None) == keep_plain:
+        return found
+    return secrets_for(password, keep_plain=keep_plain)
+
+
+def set_password(
+    conn: Connection,
+    name: str,
+    password: str,
+    *,
+    webmail: bool = False,
+    hashed: dict[str, StoredSecrets] | None = None,
+) -> None:
     user = _require_user(conn, name)
     problem = check_password_policy(password)
     if problem:
         raise AdminError(problem)
-    keep_plain = bool(settings.get(conn, PLAINTEXT_EQUIVALENT, False))
-    stored = secrets_for(password, keep_plain=keep_plain)
+    stored = _secrets(conn, password, hashed)
     if webmail:
         users.update_fields(conn, user.id, webmail_password_hash=stored.password_hash)
         return

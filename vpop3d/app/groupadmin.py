@@ -59,6 +59,9 @@ def add_group(conn: Connection, name: str) -> Group:
     return groups.add(conn, name)
 
 
+MAX_KB = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+
+
 def _require(conn: Connection, group_id: int) -> Group:
     group = groups.by_id(conn, group_id)
     if group is None:
@@ -80,6 +83,8 @@ def update_group(conn: Connection, group_id: int, **changes: Any) -> Group:
         elif key == "max_outgoing_kb":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise AdminError("Max Outgoing Size must be 0 (no limit) or more kB")
+            if value > MAX_KB:
+                raise AdminError(f"Max Outgoing Size can be at most {MAX_KB} kB (about 2 TB)")
         elif key == "reply_address":
             value = str(value).strip()
             if value and ("@" not in value or any(c.isspace() for c in value)):

@@ -6,9 +6,8 @@ higher MODSEQ, plus the ``expunged`` log), so any number of sessions, delivery a
 POP3 stay consistent. Changes are published on the :class:`ports.ChangeNotifier`
 after their transaction commits.
 
-A few lean queries live here (only the columns a session needs, so SELECT of a
-100,000-message folder does not drag summaries and envelopes along); they belong
-in ``vpop3d.store.messages`` and are listed for the lead in the report.
+The lean queries (only the columns a session needs, so SELECT of a 100,000-message
+folder does not drag summaries and envelopes along) live in ``vpop3d.store.messages``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -46,7 +45,6 @@ from vpop3d.store.blobs import BlobStore
 from vpop3d.store.db import Database
 from vpop3d.store.rows import Folder
 from vpop3d.store.tables import SYSTEM_FLAGS, messages
-from vpop3d.store.tables import folders as folders_table
 
 # Spec seed-1 §11.3 / RFC 6154: created on first login.
 SPECIAL_USE = {
@@ -58,7 +56,6 @@ SPECIAL_USE = {
 }
 _BITS = dict(SYSTEM_FLAGS)
 _DELETED = _BITS["\\Deleted"]
-_SEEN = _BITS["\\Seen"]
 
 
 def flags_of(bits: int, keywords: Sequence[str]) -> frozenset[str]:
@@ -89,14 +86,9 @@ class _Listing:
 
 
 def _metas(conn: Connection, folder_id: int, since_modseq: int | None = None) -> list[MessageMeta]:
-    query = select(messages.c.uid, messages.c.flags, messages.c.keywords, messages.c.modseq).where(
-        messages.c.folder_id == folder_id
-    )
-    if since_modseq is not None:
-        query = query.where(messages.c.modseq > since_modseq)
     return [
-        MessageMeta(int(r.uid), flags_of(int(r.flags), (r.keywords or "").split()), int(r.modseq))
-        for r in conn.execute(query.order_by(messages.c.uid))
+        MessageMeta(uid, flags_of(flags, keywords.split()), modseq)
+        for uid, flags, keywords, modseq in message_repo.flag_listing(conn, folder_id, since_modseq)
     ]
 
 
@@ -126,7 +118,7 @@ def _kb(octets: int) -> int:
 
 
 def check_quota(conn: Connection, user_id: int, adding: int) -> None:
-    """Refuse adding ``adding`` octets past the user's quota (RFC 9208 §4.1 OVERQUOTA)."""
+    """Refuse adding ``adding`` octets past the user's quota (RFC 9208 OVERQUOTA)."""
     user = users.by_id(conn, user_id)
     limit = user.quota_kb if user is not None else 0
     if limit and adding and _kb(message_repo.user_usage(conn, user_id) + adding) > limit:
@@ -134,23 +126,7 @@ def check_quota(conn: Connection, user_id: int, adding: int) -> None:
 
 
 def _rows_for(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Any]:
-    return list(
-        conn.execute(
-            select(
-                messages.c.id,
-                messages.c.uid,
-                messages.c.flags,
-                messages.c.keywords,
-                messages.c.internal_date,
-                messages.c.size,
-                messages.c.blob_id,
-                messages.c.summary,
-                messages.c.modseq,
-            )
-            .where(messages.c.folder_id == folder_id, messages.c.uid.in_(list(uids)))
-            .order_by(messages.c.uid)
-        )
-    )
+    return message_repo.by_uids(conn, folder_id, uids)
 
 
 def _when(seconds: int) -> datetime:
@@ -333,7 +309,7 @@ class StoreSelectedFolder:
                 raise MailboxError("No such mailbox", "TRYCREATE")
             source, copied = [], []
             rows = _rows_for(conn, self._folder_id, uids)
-            if not move:  # RFC 9208 §4.1: COPY past the quota fails as a whole
+            if not move:  # RFC 9208: COPY past the quota fails as a whole
                 check_quota(conn, self._user_id, sum(int(r.size) for r in rows))
             for r in rows:
                 if move:
@@ -354,6 +330,12 @@ class StoreSelectedFolder:
             return copy_result
 
         return self._db.write(work).addCallback(publish)
+
+    def vanished(self, since_modseq: int) -> Deferred[Sequence[int]]:
+        done: Deferred[Sequence[int]] = self._db.read(
+            message_repo.expunged_since, self._folder_id, since_modseq
+        )
+        return done
 
     def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
         unsubscribe = self._owner.notifier.subscribe(self._folder_id, lambda _event: listener())
@@ -455,12 +437,6 @@ class ModSeqPoller:
             done.callback(None)
             return done
 
-        def work(conn: Connection) -> list[tuple[int, int]]:
-            query = select(folders_table.c.id, folders_table.c.highest_modseq).where(
-                folders_table.c.id.in_(ids)
-            )
-            return [(int(r[0]), int(r[1])) for r in conn.execute(query)]
-
         def publish(rows: list[tuple[int, int]]) -> None:
             for folder_id, modseq in rows:
                 mark = self._marks.get(folder_id)
@@ -471,7 +447,8 @@ class ModSeqPoller:
         def logged(failure: Any) -> None:
             self._log.failure("MODSEQ poll failed", failure)
 
-        return self._db.read(work).addCallback(publish).addErrback(logged)
+        rows: Deferred[list[tuple[int, int]]] = self._db.read(message_repo.highest_modseqs, ids)
+        return rows.addCallback(publish).addErrback(logged)
 
 
 class StoreMailStore:
@@ -601,23 +578,19 @@ class StoreMailStore:
     def status(self, user: Principal, name: str) -> Deferred[FolderStatus]:
         def work(conn: Connection) -> FolderStatus:
             folder = _folder(conn, user.user_id, name)
-            in_folder = messages.c.folder_id == folder.id
-            row = conn.execute(
-                select(
-                    func.count(),
-                    func.coalesce(func.sum(messages.c.size), 0),
-                    func.count().filter(messages.c.flags.op("&")(_SEEN) == 0),
-                    func.count().filter(messages.c.uid > folder.recent_uid),
-                ).where(in_folder)
-            ).one()
+            count, size, unseen, recent, deleted, deleted_size = message_repo.folder_counts(
+                conn, folder.id, folder.recent_uid
+            )
             return FolderStatus(
-                messages=int(row[0]),
-                recent=int(row[3]),
+                messages=count,
+                recent=recent,
                 uidnext=folder.uidnext,
                 uidvalidity=folder.uidvalidity,
-                unseen=int(row[2]),
+                unseen=unseen,
                 highest_modseq=folder.highest_modseq,
-                size=int(row[1]),
+                size=size,
+                deleted=deleted,
+                deleted_size=deleted_size,
             )
 
         return self.db.read(work)
@@ -631,7 +604,10 @@ class StoreMailStore:
         return self.db.read(work)
 
     def set_quota(self, user: Principal, limit_kb: int) -> Deferred[None]:
-        return self.db.write(users.update_fields, user.user_id, quota_kb=limit_kb)
+        def work(conn: Connection) -> None:
+            users.update_fields(conn, user.user_id, quota_kb=limit_kb)
+
+        return self.db.write(work)
 
     def append(
         self,

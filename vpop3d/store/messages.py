@@ -257,3 +257,73 @@ def user_usage(conn: Connection, user_id: int) -> int:
             .where(folder_table.c.user_id == user_id)
         ).scalar_one()
     )
+
+
+def flag_listing(
+    conn: Connection, folder_id: int, since_modseq: int | None = None
+) -> list[tuple[int, int, str, int]]:
+    """(uid, flags, keywords, modseq) by UID, optionally only above a MODSEQ.
+
+    Only the columns an IMAP session keeps per message, so SELECT of a huge folder
+    does not drag summaries along.
+    """
+    query = select(messages.c.uid, messages.c.flags, messages.c.keywords, messages.c.modseq).where(
+        messages.c.folder_id == folder_id
+    )
+    if since_modseq is not None:
+        query = query.where(messages.c.modseq > since_modseq)
+    return [
+        (int(r.uid), int(r.flags), r.keywords or "", int(r.modseq))
+        for r in conn.execute(query.order_by(messages.c.uid))
+    ]
+
+
+def by_uids(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Row[Any]]:
+    """The rows (no body) of the given UIDs of a folder, by UID; absent UIDs are skipped."""
+    return list(
+        conn.execute(
+            select(
+                messages.c.id,
+                messages.c.uid,
+                messages.c.flags,
+                messages.c.keywords,
+                messages.c.internal_date,
+                messages.c.size,
+                messages.c.blob_id,
+                messages.c.summary,
+                messages.c.modseq,
+            )
+            .where(messages.c.folder_id == folder_id, messages.c.uid.in_(list(uids)))
+            .order_by(messages.c.uid)
+        )
+    )
+
+
+def folder_counts(conn: Connection, folder_id: int, recent_uid: int) -> tuple[int, ...]:
+    """(messages, octets, unseen, recent above ``recent_uid``, deleted, deleted octets).
+
+    One query for IMAP STATUS (RFC 3501 §6.3.10, RFC 8438 SIZE, RFC 9208 DELETED,
+    DELETED-STORAGE).
+    """
+    deleted = messages.c.flags.op("&")(DELETED) != 0
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(messages.c.size), 0),
+            func.count().filter(messages.c.flags.op("&")(SEEN) == 0),
+            func.count().filter(messages.c.uid > recent_uid),
+            func.count().filter(deleted),
+            func.coalesce(func.sum(messages.c.size).filter(deleted), 0),
+        ).where(messages.c.folder_id == folder_id)
+    ).one()
+    return tuple(int(value) for value in row)
+
+
+def highest_modseqs(conn: Connection, folder_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(folder id, HIGHESTMODSEQ) of the given folders (cross-process change polling)."""
+    if not folder_ids:
+        return []
+    query = select(folder_table.c.id, folder_table.c.highest_modseq).where(
+        folder_table.c.id.in_(list(folder_ids))
+    )
+    return [(int(r[0]), int(r[1])) for r in conn.execute(query)]

@@ -25,6 +25,7 @@ from vpop3d.proto.imap.mailbox import (
     MailboxError,
     MessageData,
     MessageMeta,
+    QuotaInfo,
     SelectedFolder,
 )
 from vpop3d.proto.imap.server import (
@@ -62,6 +63,7 @@ class FakeFolder:
     modseq: int = 1
     recent_claimed: int = 0
     messages: dict[int, FakeMessage] = field(default_factory=dict)
+    expunged: dict[int, int] = field(default_factory=dict)  # uid -> MODSEQ of its expunge
     listeners: list[Callable[[], None]] = field(default_factory=list)
 
     def notify(self) -> None:
@@ -164,10 +166,12 @@ class FakeSelected:
             for m in self.folder.messages.values()
             if "\\Deleted" in m.flags and (uids is None or m.uid in uids)
         ]
-        for uid in gone:
-            del self.folder.messages[uid]
         if gone:
             self.folder.modseq += 1
+        for uid in gone:
+            del self.folder.messages[uid]
+            self.folder.expunged[uid] = self.folder.modseq
+        if gone:
             self.folder.notify()
         return succeed(sorted(gone))
 
@@ -183,12 +187,16 @@ class FakeSelected:
             src.append(uid)
             dst.append(target.add(m.raw, m.flags, m.internal_date))
         if move:
+            self.folder.modseq += 1
             for uid in src:
                 del self.folder.messages[uid]
-            self.folder.modseq += 1
+                self.folder.expunged[uid] = self.folder.modseq
             self.folder.notify()
         target.notify()
         return succeed(CopyResult(target.uidvalidity, src, dst))
+
+    def vanished(self, since_modseq: int) -> Deferred[Sequence[int]]:
+        return succeed(sorted(u for u, m in self.folder.expunged.items() if m > since_modseq))
 
     def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
         self.folder.listeners.append(listener)
@@ -209,6 +217,17 @@ class FakeStore:
         self.next_id = 1
         self.appends: list[tuple[str, bytes]] = []
         self.selected: list[FakeSelected] = []
+        self.quota_kb = 0  # 0: no limit
+
+    def usage(self) -> int:
+        return sum(len(m.raw) for f in self.folders.values() for m in f.messages.values())
+
+    def quota(self, user: Principal) -> Deferred[QuotaInfo]:
+        return succeed(QuotaInfo((self.usage() + 1023) // 1024, self.quota_kb))
+
+    def set_quota(self, user: Principal, limit_kb: int) -> Deferred[None]:
+        self.quota_kb = limit_kb
+        return succeed(None)
 
     def folder(self, name: str) -> FakeFolder:
         return self.folders[name]
@@ -300,6 +319,9 @@ class FakeStore:
                 uidvalidity=folder.uidvalidity,
                 unseen=sum(1 for m in msgs if "\\Seen" not in m.flags),
                 highest_modseq=folder.modseq,
+                size=sum(len(m.raw) for m in msgs),
+                deleted=sum(1 for m in msgs if "\\Deleted" in m.flags),
+                deleted_size=sum(len(m.raw) for m in msgs if "\\Deleted" in m.flags),
             )
         )
 
@@ -314,6 +336,8 @@ class FakeStore:
         folder = self.folders.get(name)
         if folder is None:
             return fail(MailboxError("No such mailbox", "TRYCREATE"))
+        if self.quota_kb and (self.usage() + len(message) + 1023) // 1024 > self.quota_kb:
+            return fail(MailboxError("Over quota", "OVERQUOTA"))
         uid = folder.add(message, flags, internal_date or WHEN)
         self.appends.append((name, message))
         folder.notify()
@@ -345,7 +369,8 @@ class FakeAuthenticator:
             ok = not hasattr(credentials, "verify") or credentials.verify(self.passwords[username])
         if not ok:
             return fail(LoginFailed())
-        return succeed(Principal(1, username, False, f"{username}@example.test"))
+        admin = username == "admin"  # the one administrator of these tests
+        return succeed(Principal(1, username, admin, f"{username}@example.test"))
 
     def scram_keys(self, username: str) -> Deferred[ScramKeys | None]:
         password = self.passwords.get(username)

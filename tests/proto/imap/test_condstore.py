@@ -48,8 +48,8 @@ def test_unchangedsince_reports_modified() -> None:
     client.send("a0 STORE 2 +FLAGS.SILENT (\\Flagged)")  # message 2: MODSEQ 5
     lines = client.lines("a1 STORE 1:3 (UNCHANGEDSINCE 4) +FLAGS.SILENT (\\Deleted)")
     assert lines == [
-        "* 1 FETCH (MODSEQ (6))",
-        "* 3 FETCH (MODSEQ (7))",
+        "* 1 FETCH (UID 1 MODSEQ (6))",  # RFC 7162 §3.1: UID and MODSEQ once enabled
+        "* 3 FETCH (UID 3 MODSEQ (7))",
         "a1 OK [MODIFIED 2] Conditional STORE failed",
     ]
     flags = client.store.folders["INBOX"].messages
@@ -103,3 +103,15 @@ def test_bad_modifiers() -> None:
     client.select()
     assert client.send("a1 FETCH 1 FLAGS (VANISHED)").startswith("a1 BAD ")
     assert client.send("a2 STORE 1 (FOO 1) +FLAGS (x)").startswith("a2 BAD ")
+
+
+def test_condstore_store_and_implicit_seen_report_uid_and_modseq() -> None:
+    """Once CONDSTORE is on, STORE and an implicit \\Seen report UID and MODSEQ (§3.1)."""
+    client = _client()
+    client.send("s1 SELECT INBOX (CONDSTORE)")
+    assert client.lines("a1 STORE 1 +FLAGS (\\Flagged)")[0] == (
+        "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ (5))"
+    )
+    out = client.lines("a2 FETCH 2 (BODY[TEXT])")
+    assert out[0].startswith("* 2 FETCH (UID 2 BODY[TEXT] {")
+    assert out[2] == " FLAGS (\\Seen \\Recent) MODSEQ (6))"

@@ -57,11 +57,14 @@ def test_examine_fetch_does_not_set_seen() -> None:
 
 
 def test_select_missing_mailbox_leaves_authenticated_state() -> None:
-    """A failed SELECT closes the previous mailbox (RFC 3501 §6.3.1)."""
+    """A failed SELECT closes the previous mailbox (RFC 3501 §6.3.1), said with [CLOSED]."""
     client = Client(with_messages(1))
     client.login()
     client.select()
-    assert client.send("a2 SELECT Nowhere") == "a2 NO [NONEXISTENT] No such mailbox\r\n"
+    assert client.lines("a2 SELECT Nowhere") == [
+        "* OK [CLOSED] Previous mailbox closed",  # RFC 7162 §3.2.11
+        "a2 NO [NONEXISTENT] No such mailbox",
+    ]
     assert client.send("a3 FETCH 1 FLAGS") == "a3 BAD No mailbox selected\r\n"
 
 

@@ -26,7 +26,9 @@ def _client() -> Client:
     inbox.add(_raw("Zebra", "carol@b.test", "Mon, 3 Aug 2026 10:00:00 +0000", "a@x"))
     long_body = "a much longer body than the others\r\n" * 4
     inbox.add(
-        _raw("Re: Zebra", "alice@b.test", "Tue, 4 Aug 2026 10:00:00 +0000", "b@x", "<a@x>", long_body)
+        _raw(
+            "Re: Zebra", "alice@b.test", "Tue, 4 Aug 2026 10:00:00 +0000", "b@x", "<a@x>", long_body
+        )
     )
     inbox.add(_raw("apple", "bob@b.test", "Sun, 2 Aug 2026 10:00:00 +0000", "c@x"))
     inbox.add(
@@ -104,4 +106,18 @@ def test_thread_failures() -> None:
     """An unknown algorithm is BAD; an empty result is an empty THREAD response."""
     client = _client()
     assert client.lines("a1 THREAD BOGUS UTF-8 ALL")[0].startswith("a1 BAD")
-    assert client.lines("a2 THREAD REFERENCES UTF-8 SUBJECT nothing")[0] == "* THREAD "
+    assert client.lines("a2 THREAD REFERENCES UTF-8 SUBJECT nothing")[0] == "* THREAD"
+
+
+def test_sort_display_from() -> None:
+    """SORT=DISPLAY (RFC 5957): DISPLAYFROM sorts by the display name, not the address."""
+    store = with_messages(0)
+    inbox = store.folders["INBOX"]
+    date = "Mon, 3 Aug 2026 10:00:00 +0000"
+    inbox.add(_raw("one", '"Zoe Adams" <a@b.test>', date, "1@x"))
+    inbox.add(_raw("two", '"Bob Zeller" <z@b.test>', date, "2@x"))
+    client = Client(store)
+    client.login()
+    client.select()
+    assert client.lines("a1 SORT (DISPLAYFROM) UTF-8 ALL")[0] == "* SORT 2 1"
+    assert client.lines("a2 SORT (FROM) UTF-8 ALL")[0] == "* SORT 1 2"

@@ -220,6 +220,16 @@ class Select:
     mailbox: str
     readonly: bool = False  # EXAMINE
     condstore: bool = False  # "(CONDSTORE)" select parameter (RFC 7162 §3.1.8)
+    qresync: QResync | None = None  # "(QRESYNC (...))" select parameter (RFC 7162 §3.2.5)
+
+
+@dataclass(frozen=True, slots=True)
+class QResync:
+    """What a client remembers of a mailbox (RFC 7162 §3.2.5); seq-match-data is ignored."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SeqSet | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,22 +326,29 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class Compress:
+    """RFC 4978 COMPRESS mechanism."""
+
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True)
 class GetQuota:
-    """RFC 9208 §4.2 GETQUOTA quota-root."""
+    """RFC 9208 GETQUOTA quota-root."""
 
     root: str
 
 
 @dataclass(frozen=True, slots=True)
 class GetQuotaRoot:
-    """RFC 9208 §4.3 GETQUOTAROOT mailbox."""
+    """RFC 9208 GETQUOTAROOT mailbox."""
 
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
 class SetQuota:
-    """RFC 9208 §4.1 SETQUOTA quota-root (resource limit ...)."""
+    """RFC 9208 SETQUOTA quota-root (resource limit ...)."""
 
     root: str
     limits: tuple[tuple[str, int], ...]
@@ -343,6 +360,7 @@ class Fetch:
     items: tuple[FetchItem, ...]
     uid: bool = False
     changed_since: int | None = None  # CHANGEDSINCE modifier (RFC 7162 §3.1.4.1)
+    vanished: bool = False  # VANISHED modifier (RFC 7162 §3.2.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,6 +423,7 @@ Command = (
     | Search
     | Sort
     | Thread
+    | Compress
     | GetQuota
     | GetQuotaRoot
     | SetQuota
@@ -436,10 +455,11 @@ class Tagged:
 class _Scanner:
     """A cursor over one complete command (literals inlined)."""
 
-    def __init__(self, data: bytes, tag: str | None = None) -> None:
+    def __init__(self, data: bytes, tag: str | None = None, utf8: bool = False) -> None:
         self.data = data
         self.pos = 0
         self.tag = tag
+        self.utf8 = utf8  # RFC 6855 §3: mailbox names are UTF-8, not modified UTF-7
 
     def fail(self, text: str) -> ParseError:
         return ParseError(text, self.tag)
@@ -545,7 +565,9 @@ class _Scanner:
 
     def mailbox(self) -> str:
         try:
-            name = utf7.decode(self.astring())
+            name = self.astring()
+            if not self.utf8:
+                name = utf7.decode(name)
         except ValueError:
             raise self.fail("Mailbox name is not valid modified UTF-7") from None
         # RFC 3501 §5.1: INBOX is case-insensitive.
@@ -560,7 +582,8 @@ class _Scanner:
         if not raw and ch not in (0x22, 0x7B, 0x7E):
             raise self.fail("Expected a mailbox pattern")
         try:
-            return utf7.decode(_decode(raw, self))
+            text = _decode(raw, self)
+            return text if self.utf8 else utf7.decode(text)
         except ValueError:
             raise self.fail("Mailbox pattern is not valid modified UTF-7") from None
 
@@ -708,12 +731,15 @@ def format_date_time(value: datetime) -> str:
 # ----------------------------------------------------------------- command parsers
 
 
-def parse_command(data: bytes) -> Tagged:
-    """Parse one complete command; raise :class:`ParseError` on bad syntax."""
+def parse_command(data: bytes, utf8: bool = False) -> Tagged:
+    """Parse one complete command; raise :class:`ParseError` on bad syntax.
+
+    ``utf8``: the session enabled UTF8=ACCEPT (RFC 6855), so names are plain UTF-8.
+    """
     tag = tag_of(data)
     if tag is None:
         raise ParseError("Missing or invalid tag")
-    s = _Scanner(data, tag)
+    s = _Scanner(data, tag, utf8)
     s.pos = len(tag) + 1
     verb = s.atom().upper()
     uid = False
@@ -761,18 +787,47 @@ def _select(readonly: bool) -> _Parser:
         s.sp()
         name = s.mailbox()
         condstore = False
-        if s.take(b" ("):  # select-params: CONDSTORE; others are refused
-            params: list[str] = []
+        qresync: QResync | None = None
+        if s.take(b" ("):  # select-params: CONDSTORE and QRESYNC; others are refused
+            first = True
             while not s.take(b")"):
-                if params:
+                if not first:
                     s.sp()
-                params.append(s.atom().upper())
-            if params != ["CONDSTORE"]:
-                raise s.fail("Unsupported SELECT parameters")
-            condstore = True
-        return Select(name, readonly, condstore)
+                first = False
+                param = s.atom().upper()
+                if param == "CONDSTORE":
+                    condstore = True
+                elif param == "QRESYNC" and qresync is None:
+                    s.sp()
+                    qresync = _qresync_params(s)
+                else:
+                    raise s.fail("Unsupported SELECT parameters")
+        return Select(name, readonly, condstore or qresync is not None, qresync)
 
     return parse
+
+
+def _qresync_params(s: _Scanner) -> QResync:
+    # RFC 7162 §3.2.5: "(" uidvalidity SP mod-sequence-value [SP known-uids]
+    #                  [SP seq-match-data] ")"
+    s.expect(b"(")
+    uidvalidity = s.nz_number()
+    s.sp()
+    modseq = s.mod_sequence()
+    if modseq == 0:
+        raise s.fail("Expected a non-zero mod-sequence")
+    known: SeqSet | None = None
+    if s.take(b" "):
+        if s.peek() != 0x28:
+            known = s.sequence_set()
+            s.take(b" ")
+        if s.take(b"("):  # seq-match-data: two sequence sets, ignored (full history kept)
+            s.sequence_set()
+            s.sp()
+            s.sequence_set()
+            s.expect(b")")
+    s.expect(b")")
+    return QResync(uidvalidity, modseq, known)
 
 
 def _one_mailbox(kind: type[Create] | type[Delete]) -> _Parser:
@@ -830,7 +885,17 @@ def _list(lsub: bool) -> _Parser:
 
 
 STATUS_ITEMS = frozenset(
-    {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE"}
+    {
+        "MESSAGES",
+        "RECENT",
+        "UIDNEXT",
+        "UIDVALIDITY",
+        "UNSEEN",
+        "HIGHESTMODSEQ",
+        "SIZE",
+        "DELETED",
+        "DELETED-STORAGE",
+    }
 )
 
 
@@ -868,6 +933,12 @@ def _append(s: _Scanner, uid: bool) -> Command:
     if s.peek() == 0x22:
         when = s.date_time()
         s.sp()
+    if s.utf8 and s.take(b"UTF8 ("):  # RFC 6855 §4: append-data = "UTF8" SP "(" literal8 ")"
+        if s.peek() != 0x7E:
+            raise s.fail("Expected a literal8")
+        data = s.literal()
+        s.expect(b")")
+        return Append(name, flags, when, data)
     if s.peek() not in (0x7B, 0x7E):
         raise s.fail("Expected a message literal")
     return Append(name, flags, when, s.literal())
@@ -901,12 +972,23 @@ def _fetch(s: _Scanner, uid: bool) -> Command:
             s.pos = start
             items.append(_fetch_att(s))
     changed_since = None
-    if s.take(b" ("):  # fetch-modifiers: CHANGEDSINCE only (QRESYNC VANISHED is not offered)
-        if not s.take(b"CHANGEDSINCE "):
-            raise s.fail("Unsupported FETCH modifier")
-        changed_since = s.mod_sequence()
-        s.expect(b")")
-    return Fetch(messages, tuple(items), uid, changed_since)
+    vanished = False
+    if s.take(b" ("):  # fetch-modifiers: CHANGEDSINCE and VANISHED (RFC 7162)
+        first = True
+        while not s.take(b")"):
+            if not first:
+                s.sp()
+            first = False
+            if s.take(b"CHANGEDSINCE ") and changed_since is None:
+                changed_since = s.mod_sequence()
+            elif s.take(b"VANISHED") and not vanished:
+                vanished = True
+            else:
+                raise s.fail("Unsupported FETCH modifier")
+        if vanished and (not uid or changed_since is None):
+            # RFC 7162 §3.2.6: only UID FETCH, and only with CHANGEDSINCE
+            raise s.fail("VANISHED needs UID FETCH and CHANGEDSINCE")
+    return Fetch(messages, tuple(items), uid, changed_since, vanished)
 
 
 def _fetch_att(s: _Scanner) -> FetchItem:
@@ -997,6 +1079,11 @@ def _search_keys(s: _Scanner) -> q.SearchKey:
 
 
 THREAD_ALGORITHMS = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
+
+
+def _compress(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    return Compress(s.atom().upper())
 
 
 def _getquota(s: _Scanner, uid: bool) -> Command:
@@ -1197,6 +1284,7 @@ _PARSERS: dict[str, _Parser] = {
     "EXPUNGE": _expunge,
     "SEARCH": _search,
     "SORT": _sort,
+    "COMPRESS": _compress,
     "GETQUOTA": _getquota,
     "GETQUOTAROOT": _getquotaroot,
     "SETQUOTA": _setquota,
@@ -1210,6 +1298,4 @@ _PARSERS: dict[str, _Parser] = {
     "ENABLE": _enable,
     "ID": _id,
 }
-_UID_COMMANDS = frozenset(
-    {"FETCH", "STORE", "SEARCH", "SORT", "THREAD", "COPY", "MOVE", "EXPUNGE"}
-)
+_UID_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "SORT", "THREAD", "COPY", "MOVE", "EXPUNGE"})

@@ -99,7 +99,9 @@ class FolderStatus:
     uidvalidity: int
     unseen: int
     highest_modseq: int
-    size: int = 0
+    size: int = 0  # octets (RFC 8438)
+    deleted: int = 0  # messages flagged \Deleted (RFC 9208 STATUS DELETED)
+    deleted_size: int = 0  # their octets (DELETED-STORAGE, reported in kB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,9 @@ class SelectedFolder(Protocol):
 
     def copy(self, uids: Sequence[int], dest: str, move: bool) -> Deferred[CopyResult]:
         """Copy (or move) messages to folder ``dest``; MailboxError TRYCREATE if absent."""
+
+    def vanished(self, since_modseq: int) -> Deferred[Sequence[int]]:
+        """UIDs expunged from this folder at a MODSEQ above ``since_modseq`` (QRESYNC)."""
 
     def watch(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` when the folder may have changed; returns an unsubscribe."""

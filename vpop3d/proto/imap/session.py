@@ -35,6 +35,7 @@ from vpop3d.proto.imap.grammar import (
     Check,
     Close,
     Command,
+    Compress,
     Copy,
     Create,
     Delete,
@@ -50,6 +51,7 @@ from vpop3d.proto.imap.grammar import (
     Logout,
     Namespace,
     Noop,
+    QResync,
     Rename,
     Search,
     Select,
@@ -92,6 +94,7 @@ class Outcome(enum.Enum):
     CONTINUE = "continue"
     STARTTLS = "starttls"  # start TLS now, dropping anything buffered (RFC 3501 §6.2.1)
     CLOSE = "close"  # LOGOUT or too many failures: close the connection
+    COMPRESS = "compress"  # DEFLATE both directions from the next octet (RFC 4978 §3)
 
 
 class IMAPError(Exception):
@@ -146,6 +149,7 @@ class IMAPConfig:
     idle_enabled: bool = True
     max_failed_logins: int = 3  # spec seed-4 §8.3
     append_limit: int = 50 * 1024 * 1024
+    literal_plus: bool = True  # False: LITERAL- (non-synchronizing literals up to 4096)
 
 
 class _View:
@@ -160,6 +164,7 @@ class _View:
         self.modseq: dict[int, int] = {m.uid: m.modseq for m in snap.messages}
         self.highest_modseq = snap.highest_modseq
         self.condstore = False  # RFC 7162 §3.1: MODSEQ in every FETCH once enabled
+        self.qresync = False  # RFC 7162 §3.2.10: VANISHED instead of EXPUNGE
         self.recent: set[int] = set(snap.recent)
         self.keywords: set[str] = set(snap.keywords)
         for flags in self.flags.values():
@@ -219,6 +224,10 @@ class _View:
         return numbers
 
     def expunge_lines(self, uids: Iterable[int]) -> bytes:
+        if self.qresync:
+            gone = sorted({uid for uid in uids if uid in self.flags})
+            self.remove(gone)
+            return b"* VANISHED %s\r\n" % render_uid_set(gone).encode() if gone else b""
         return b"".join(b"* %d EXPUNGE\r\n" % msn for msn in self.remove(uids))
 
 
@@ -239,6 +248,7 @@ _AUTH = _ANY | {
     GetQuota,
     GetQuotaRoot,
     SetQuota,
+    Compress,
 }
 _SELECTED = (_AUTH - {Enable}) | {
     Check,
@@ -272,9 +282,17 @@ def quote(text: str) -> bytes:
     return b"{%d}\r\n" % len(data) + data
 
 
-def mailbox_name(name: str) -> bytes:
-    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
-    return quote(utf7.encode(name))
+def mailbox_name(name: str, utf8: bool = False) -> bytes:
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), quoted.
+
+    After ENABLE UTF8=ACCEPT it is plain UTF-8, in a quoted string (RFC 6855 §3).
+    """
+    if not utf8:
+        return quote(utf7.encode(name))
+    data = name.encode("utf-8")
+    if b"\r" in data or b"\n" in data or len(data) >= 1000:
+        return b"{%d}\r\n" % len(data) + data
+    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def valid_name(name: str) -> bool:
@@ -331,6 +349,9 @@ class IMAPSession:
         self.state = State.NOT_AUTHENTICATED
         self.user: Principal | None = None
         self.condstore = False
+        self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
+        self.qresync = False  # RFC 7162 §3.2.3: ENABLE QRESYNC
+        self.compressed = False  # RFC 4978: COMPRESS DEFLATE is in force
         self.view: _View | None = None
         self.failed_logins = 0
         self._idling = False
@@ -356,6 +377,7 @@ class IMAPSession:
             Idle: self._idle,
             Namespace: self._namespace,
             Enable: self._enable,
+            Compress: self._compress,
             GetQuota: self._getquota,
             GetQuotaRoot: self._getquotaroot,
             SetQuota: self._setquota,
@@ -395,7 +417,8 @@ class IMAPSession:
 
     def capabilities(self) -> list[str]:
         """RFC 3501 §7.2.1 capability list for the current state."""
-        caps = ["IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE"]
+        literal = "LITERAL+" if self.config.literal_plus else "LITERAL-"  # RFC 7888
+        caps = ["IMAP4rev1", "SASL-IR", literal, "ID", "ENABLE"]
         if self.config.idle_enabled:
             caps.append("IDLE")
         if self.state is State.NOT_AUTHENTICATED:
@@ -413,6 +436,7 @@ class IMAPSession:
                 "CHILDREN",
                 "SPECIAL-USE",
                 "CONDSTORE",
+                "QRESYNC",
                 "ESEARCH",
                 "LIST-STATUS",
                 "SORT",
@@ -423,9 +447,11 @@ class IMAPSession:
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
                 "STATUS=SIZE",
+                "UTF8=ACCEPT",
+                "COMPRESS=DEFLATE",
             ]
             if self.user is not None and self.user.is_admin:
-                caps.append("QUOTASET")  # RFC 9208 §3.3: only who may SETQUOTA
+                caps.append("QUOTASET")  # RFC 9208: only who may SETQUOTA
         return caps
 
     def _plaintext_allowed(self) -> bool:
@@ -720,9 +746,14 @@ class IMAPSession:
 
     async def _select(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Select)
-        self._leave_folder()  # RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
+        if command.qresync is not None and not self.qresync:
+            raise _bad("QRESYNC is not enabled")  # RFC 7162 §3.2.5
+        if self.view is not None:
+            self._leave_folder()  # RFC 3501 §6.3.1: a failed SELECT leaves none selected
+            self.untagged("OK [CLOSED] Previous mailbox closed")  # RFC 7162 §3.2.11
         folder = await self.store.select(self._principal(), command.mailbox, command.readonly)
         view = _View(folder)
+        view.qresync = self.qresync
         self.view = view
         self.state = State.SELECTED
         view.unwatch = folder.watch(self._changed)
@@ -742,10 +773,25 @@ class IMAPSession:
         self.untagged(f"OK [HIGHESTMODSEQ {snap.highest_modseq}] Highest")
         view.condstore = self.condstore or command.condstore
         self.condstore = view.condstore
+        if command.qresync is not None and command.qresync.uidvalidity == snap.uidvalidity:
+            await self._resync(view, command.qresync)
         mode = "READ-ONLY" if view.read_only else "READ-WRITE"
         verb = "EXAMINE" if command.readonly else "SELECT"
         self._done(tag, f"{verb} completed", mode)
         return None
+
+    async def _resync(self, view: _View, known: QResync) -> None:
+        """RFC 7162 §3.2.5: what changed since the client's MODSEQ, at SELECT time."""
+        gone = await view.folder.vanished(known.modseq)
+        if known.known_uids is not None:
+            top = max([*gone, *view.uids[-1:]], default=0)
+            gone = [uid for uid in gone if known.known_uids.contains(uid, top)]
+        gone = [uid for uid in gone if uid not in view.flags]
+        if gone:
+            self.write(b"* VANISHED (EARLIER) %s\r\n" % render_uid_set(gone).encode())
+        for uid in view.uids:
+            if view.modseq.get(uid, 0) > known.modseq:
+                self.write(view.flags_response(uid, with_uid=True))
 
     async def _create(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Create)
@@ -805,7 +851,7 @@ class IMAPSession:
             if command.special_use and not any(a in _SPECIAL_USE for a in attributes):
                 continue
             line = b"* " + verb.encode() + b" (" + " ".join(attributes).encode() + b') "/" '
-            self.write(line + mailbox_name(name) + b"\r\n")
+            self.write(line + mailbox_name(name, self.utf8) + b"\r\n")
             if command.status and "\\Noselect" not in attributes and name in existing:
                 # RFC 5819: STATUS right after the mailbox's LIST response
                 await self._write_status(name, command.status)
@@ -866,11 +912,13 @@ class IMAPSession:
             "UNSEEN": status.unseen,
             "HIGHESTMODSEQ": status.highest_modseq,
             "SIZE": status.size,  # RFC 8438
+            "DELETED": status.deleted,  # RFC 9208 STATUS items
+            "DELETED-STORAGE": (status.deleted_size + 1023) // 1024,
         }
         if "HIGHESTMODSEQ" in items:
             self._enable_condstore()
         body = " ".join(f"{item} {values[item]}" for item in items)
-        self.write(b"* STATUS " + mailbox_name(mailbox) + f" ({body})\r\n".encode())
+        self.write(b"* STATUS " + mailbox_name(mailbox, self.utf8) + f" ({body})\r\n".encode())
 
     async def _append(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Append)
@@ -915,8 +963,19 @@ class IMAPSession:
         self._done(tag, "NAMESPACE completed")
         return None
 
+    async def _compress(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, Compress)
+        if command.mechanism != "DEFLATE":
+            raise _bad(f"Unknown compression mechanism {command.mechanism[:40]}")
+        if self.compressed:
+            raise _no("DEFLATE is already active", "COMPRESSIONACTIVE")
+        self.compressed = True
+        # Nothing may be written after this OK until the adapter has switched over.
+        self._done(tag, "DEFLATE active")
+        return Outcome.COMPRESS
+
     async def _quota_lines(self) -> bytes:
-        """RFC 9208 §5.1 QUOTA response for the user's root ``""``; empty without a limit."""
+        """RFC 9208 QUOTA response for the user's root ``""``; empty without a limit."""
         info = await self.store.quota(self._principal())
         if not info.limit_kb:
             return b""
@@ -926,8 +985,10 @@ class IMAPSession:
         assert isinstance(command, GetQuotaRoot)
         await self.store.status(self._principal(), command.mailbox)  # NONEXISTENT if absent
         quota = await self._quota_lines()
-        root = b' ""' if quota else b""  # RFC 9208 §4.3: no limit, no quota root
-        self.write(b"* QUOTAROOT " + mailbox_name(command.mailbox) + root + b"\r\n" + quota)
+        root = b' ""' if quota else b""  # RFC 9208: no limit, no quota root
+        self.write(
+            b"* QUOTAROOT " + mailbox_name(command.mailbox, self.utf8) + root + b"\r\n" + quota
+        )
         await self._safe_sync(allow_expunge=True)
         self._done(tag, "GETQUOTAROOT completed")
         return None
@@ -951,7 +1012,7 @@ class IMAPSession:
         limits = dict(command.limits)
         if set(limits) - {"STORAGE"}:
             raise _no("Only the STORAGE resource has a limit here", "CANNOT")
-        # RFC 9208 §4.1: a resource left out of the list loses its limit.
+        # RFC 9208: a resource left out of the list loses its limit.
         await self.store.set_quota(self._principal(), limits.get("STORAGE", 0))
         self.write(await self._quota_lines())
         await self._safe_sync(allow_expunge=True)
@@ -960,9 +1021,14 @@ class IMAPSession:
 
     async def _enable(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Enable)
-        enabled = [name for name in command.capabilities if name == "CONDSTORE"]
-        if enabled:
-            self._enable_condstore()
+        known = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT")
+        enabled = [n for n in command.capabilities if n in known]
+        if "CONDSTORE" in enabled or "QRESYNC" in enabled:
+            self._enable_condstore()  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
+        if "QRESYNC" in enabled:
+            self.qresync = True
+        if "UTF8=ACCEPT" in enabled:
+            self.utf8 = True
         self.untagged("ENABLED" + "".join(f" {name}" for name in enabled))
         self._done(tag, "ENABLE completed")
         return None
@@ -995,7 +1061,9 @@ class IMAPSession:
             removed = await view.folder.expunge(uids)
             self.write(view.expunge_lines(removed))
         await self._safe_sync(allow_expunge=True)
-        self._done(tag, "EXPUNGE completed")
+        # RFC 7162: with CONDSTORE on, the new HIGHESTMODSEQ once the client knows it all.
+        code = f"HIGHESTMODSEQ {view.highest_modseq}" if view.condstore else ""
+        self._done(tag, "EXPUNGE completed", code)
         return None
 
     async def _fetch(self, tag: str, command: Command) -> Outcome | None:
@@ -1011,12 +1079,16 @@ class IMAPSession:
     async def _fetch_slotted(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Fetch)
         view = self._selected()
+        if command.vanished and not self.qresync:
+            raise _bad("QRESYNC is not enabled")  # RFC 7162 §3.2.6
         targets = view.resolve(command.messages, command.uid)
         wants_modseq = command.changed_since is not None or any(
             item.name == "MODSEQ" for item in command.items
         )
         if wants_modseq:
             self._enable_condstore()
+        if command.vanished:
+            await self._vanished_earlier(view, command.messages, command.changed_since or 0)
         if command.changed_since is not None:  # RFC 7162 §3.1.4.1
             since = command.changed_since
             targets = [(msn, uid) for msn, uid in targets if view.modseq.get(uid, 0) > since]
@@ -1024,8 +1096,12 @@ class IMAPSession:
         seen = fetch.sets_seen(command.items) and not view.read_only
         modseq = wants_modseq
         items = fetch.with_implicit(command.items, command.uid, seen_set=False, modseq=modseq)
+        # RFC 7162 §3.1: once enabled, an implicit \Seen change reports UID and MODSEQ.
         with_flags = fetch.with_implicit(
-            command.items, command.uid, seen_set=True, modseq=modseq or view.condstore
+            command.items,
+            command.uid or view.condstore,
+            seen_set=True,
+            modseq=modseq or view.condstore,
         )
         missing = False
         size = BODY_BATCH if need >= fetch.Need.SUMMARY else FETCH_BATCH
@@ -1046,6 +1122,7 @@ class IMAPSession:
                             view.flags[meta.uid] = meta.flags
                             view.modseq[meta.uid] = max(view.modseq[meta.uid], meta.modseq)
                             newly_seen.add(meta.uid)
+            out: list[bytes] = []  # one write per batch: fewer transport (and DEFLATE) calls
             for _msn, uid in batch:
                 if uid not in view.flags:
                     continue
@@ -1053,7 +1130,7 @@ class IMAPSession:
                 if need > fetch.Need.FLAGS and message is None:
                     missing = True  # expunged by another session (RFC 2180 §4.1.2)
                     continue
-                self.write(
+                out.append(
                     fetch.render(
                         view.msn_of(uid),
                         uid,
@@ -1064,11 +1141,21 @@ class IMAPSession:
                         view.modseq.get(uid, 0),
                     )
                 )
+            if out:
+                self.write(b"".join(out))
         await self._safe_sync(allow_expunge=command.uid)
         if missing:
             raise _no("Some messages were expunged by another session", "EXPUNGEISSUED")
         self._done(tag, f"{'UID ' if command.uid else ''}FETCH completed")
         return None
+
+    async def _vanished_earlier(self, view: _View, uids: SeqSet, since: int) -> None:
+        """RFC 7162 §3.2.6: UIDs in ``uids`` expunged since ``since``, before the FETCHes."""
+        gone = await view.folder.vanished(since)
+        top = max([*gone, *view.uids[-1:]], default=0)
+        gone = [u for u in gone if u not in view.flags and uids.contains(u, top)]
+        if gone:
+            self.write(b"* VANISHED (EARLIER) %s\r\n" % render_uid_set(gone).encode())
 
     @staticmethod
     async def _load(view: _View, uids: list[int], need: fetch.Need) -> dict[int, MessageData]:
@@ -1103,8 +1190,10 @@ class IMAPSession:
         for meta in result:
             if meta.uid in view.flags and (not command.silent or view.condstore):
                 # RFC 7162 §3.1.3: .SILENT still reports the new MODSEQ.
+                # RFC 7162 §3.1: with CONDSTORE on, STORE's FETCHes carry UID and MODSEQ.
+                with_uid = command.uid or view.condstore
                 self.write(
-                    view.flags_response(meta.uid, with_uid=command.uid, flags=not command.silent)
+                    view.flags_response(meta.uid, with_uid=with_uid, flags=not command.silent)
                 )
         done = {meta.uid for meta in result}
         code = ""
@@ -1199,7 +1288,9 @@ class IMAPSession:
                 threads = imapthread.thread_references(nodes)
             else:
                 threads = imapthread.thread_orderedsubject(nodes)
-            self.write(b"* THREAD " + imapthread.format_threads(threads) + b"\r\n")
+            data = imapthread.format_threads(threads)
+            # RFC 5256 §5: thread-data = "THREAD" [SP 1*thread-list]
+            self.write(b"* THREAD" + (b" " + data if data else b"") + b"\r\n")
         else:
             hits = [number(c) for c in found]
             # RFC 7162 §3.1.5: a MODSEQ search reports the highest MODSEQ of the matches.

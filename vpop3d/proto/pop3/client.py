@@ -25,6 +25,14 @@ from twisted.python.failure import Failure
 
 from vpop3d.core.saslclient import apop_digest, cram_md5_response
 
+
+def _abort(transport: object) -> None:
+    """Drop the connection now (ITCPTransport.abortConnection), if there is one."""
+    abort = getattr(transport, "abortConnection", None)
+    if callable(abort):
+        abort()
+
+
 __all__ = [
     "MultiLineReader",
     "POP3Client",
@@ -158,7 +166,7 @@ class POP3Client(Protocol):
             if cut < 0:
                 if len(self._buffer) > _MAX_LINE:
                     self._fail(POP3Error("line too long from server"))
-                    self.transport.abortConnection()  # type: ignore[attr-defined]
+                    _abort(self.transport)
                 return
             line, self._buffer = self._buffer[:cut], self._buffer[cut + 1 :]
             if line.endswith(b"\r"):
@@ -222,7 +230,7 @@ class POP3Client(Protocol):
         self._timer = None
         what = self._pending.display if self._pending else "?"
         self._fail(POP3Timeout(f'timeout waiting for reply to "{what}"'))
-        self.transport.abortConnection()  # type: ignore[attr-defined]
+        _abort(self.transport)
 
     # ------------------------------------------------------------ commands
 
@@ -323,4 +331,4 @@ class POP3Client(Protocol):
 
     def abort(self) -> None:
         if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+            _abort(self.transport)

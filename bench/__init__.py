@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench`` runs vpop3d against established mail servers (issue 10)."""

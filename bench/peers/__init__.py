@@ -1,0 +1,1 @@
+"""Launchers for the servers under test: vpop3d and its established peers."""
