@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.error import CannotListenError
 from twisted.names import authority, dns, server
 
 
@@ -30,10 +31,17 @@ class MemoryAuthority(authority.FileAuthority):
 def serve(reactor: Any, zone: str, records: dict[str, list[Any]]) -> tuple[Any, Any, int]:
     """Listen on UDP and TCP 127.0.0.1 (same port); returns (udp, tcp, port)."""
     factory = server.DNSServerFactory(authorities=[MemoryAuthority(zone, records)])
-    udp = reactor.listenUDP(0, dns.DNSDatagramProtocol(factory), interface="127.0.0.1")
-    port = udp.getHost().port
-    tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
-    return udp, tcp, port
+    # The kernel picks a free UDP port; the same TCP port may be taken, so retry.
+    for _attempt in range(50):
+        udp = reactor.listenUDP(0, dns.DNSDatagramProtocol(factory), interface="127.0.0.1")
+        port = udp.getHost().port
+        try:
+            tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+        except CannotListenError:
+            udp.stopListening()
+            continue
+        return udp, tcp, port
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def mx(preference: int, name: str | bytes) -> Any:

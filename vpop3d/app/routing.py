@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
 from vpop3d.core.mapping import (
@@ -253,17 +254,42 @@ class Router:
         self._ttl = ttl
         self._cached: RoutingSnapshot | None = None
         self._stamp = 0.0
+        self._waiters: list[Deferred[RoutingSnapshot]] | None = None  # a load in flight
 
     def invalidate(self) -> None:
+        """Admin changes: the next caller waits for fresh data."""
         self._cached = None
 
     async def snapshot(self) -> RoutingSnapshot:
+        """The routing data, at most ``ttl`` seconds old, loaded once however many
+        sessions ask at the same time (they all wait for the one load)."""
         now = self._clock.seconds()
-        if self._cached is None or now - self._stamp > self._ttl:
-            loaded: Deferred[RoutingSnapshot] = self._db.read(load_snapshot, self._list_names)
-            self._cached = await loaded
-            self._stamp = now
-        return self._cached
+        if self._cached is not None and now - self._stamp <= self._ttl:
+            return self._cached
+        waiter: Deferred[RoutingSnapshot] = Deferred()
+        if self._waiters is None:
+            self._waiters = [waiter]  # registered first: the load may finish at once
+            self._start_load(now)
+        else:
+            self._waiters.append(waiter)
+        return await waiter
+
+    def _start_load(self, now: float) -> None:
+
+        def loaded(snapshot: RoutingSnapshot) -> None:
+            waiters, self._waiters = self._waiters or [], None
+            self._cached, self._stamp = snapshot, now
+            for waiter in waiters:
+                waiter.callback(snapshot)
+
+        def failed(failure: Failure) -> None:
+            waiters, self._waiters = self._waiters or [], None
+            for waiter in waiters:
+                waiter.errback(failure)
+            if not waiters:
+                self._log.failure("routing data refresh failed", failure)
+
+        self._db.read(load_snapshot, self._list_names).addCallbacks(loaded, failed)
 
     def context(
         self,
