@@ -65,6 +65,11 @@ class BenchDelivery:
     def check_sender(self, context: SMTPContext, envelope: Envelope) -> Deferred[None]:
         return succeed(None)
 
+    def lookup(
+        self, context: SMTPContext, argument: str, expand: bool
+    ) -> Deferred[list[str] | None]:
+        return succeed(None)
+
     def check_recipient(
         self, context: SMTPContext, envelope: Envelope, recipient: str
     ) -> Deferred[None]:

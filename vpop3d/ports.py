@@ -118,6 +118,12 @@ class DeliveryAgent(Protocol):
     ) -> Deferred[None]:
         """Fail with ``ReplyError`` (e.g. 550 Recipient not recognised, relay denied)."""
 
+    def lookup(
+        self, context: SMTPContext, argument: str, expand: bool
+    ) -> Deferred[list[str] | None]:
+        """VRFY (``expand`` False) or EXPN: the addresses ``argument`` names; [] when
+        unknown; None when the admin has not allowed the commands for this client."""
+
     def open_spool(self) -> Spool:
         """A fresh body spool (a temp file under the data dir)."""
 

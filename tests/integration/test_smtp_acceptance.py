@@ -175,3 +175,19 @@ def test_check_27_remote_mapping_queues_for_internet(mta: ServerProcess) -> None
         client.sendmail("fred@a.test", ["kate@a.test"], b"Subject: r\r\n\r\nx\r\n")
     entries = mta.db.read_sync(queue.entries)
     assert [r[0] for e in entries for r in e.recipients] == ["kate@a.test"]
+
+
+def test_vrfy_expn_off_by_default_then_allowed_for_local_nets(mta: ServerProcess) -> None:
+    """VRFY answers 252 until the admin enables it; then 250/550 from a Local Nets client."""
+    add_user(mta, "fred")
+    _settle()
+    with smtplib.SMTP("127.0.0.1", mta.ports["smtp"], timeout=30) as client:
+        client.ehlo("client.example.test")
+        assert client.verify("fred@a.test")[0] == 252
+    mta.db.run_sync(settings.put, "smtp.vrfy_expn_enabled", True)
+    mta.restart()  # settings reach a running server within seconds; a restart is certain
+    _settle()
+    with smtplib.SMTP("127.0.0.1", mta.ports["smtp"], timeout=30) as client:
+        client.ehlo("client.example.test")
+        assert client.verify("fred@a.test") == (250, b"2.1.5 <fred@a.test>")
+        assert client.verify("nosuch@a.test")[0] == 550

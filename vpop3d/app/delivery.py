@@ -272,6 +272,41 @@ class Delivery:
     def accept(self, context: SMTPContext, envelope: Envelope, spool: Spool) -> Deferred[str]:
         return Deferred.fromCoroutine(self._accept(context, envelope, spool))
 
+    def lookup(
+        self, context: SMTPContext, argument: str, expand: bool
+    ) -> Deferred[list[str] | None]:
+        return Deferred.fromCoroutine(self._lookup(context, argument, expand))
+
+    async def _lookup(self, context: SMTPContext, argument: str, expand: bool) -> list[str] | None:
+        """VRFY/EXPN (seed-4 §7.8): off unless ``smtp.vrfy_expn_enabled``, and then only
+        for clients the ``vrfy.access_rules`` table allows (default: Local Nets)."""
+        if not self._settings.get("smtp.vrfy_expn_enabled", False):
+            return None
+        if not self._access.verdict("vrfy", context.peer_ip).allowed:
+            return None
+        try:
+            mailbox = parse_mailbox(argument.strip().strip("<>"), smtputf8=True)
+        except AddressError:
+            return []
+        resolution = await self._router.resolve(mailbox)
+        if resolution.outcome is not Outcome.DELIVER or not resolution.targets:
+            return []
+        if not expand:
+            return [f"{mailbox.local}@{mailbox.domain}"]
+        snapshot = await self._router.snapshot()
+        found: list[str] = []
+        for target in resolution.targets:
+            if isinstance(target, UserTarget):
+                found.append(f"{target.name}@{mailbox.domain}")
+            elif isinstance(target, GroupTarget):
+                members = snapshot.group_members.get(target.name, ())
+                found.extend(f"{name}@{mailbox.domain}" for name in members)
+            elif isinstance(target, ListTarget) and self._lists is not None:
+                found.extend(await self._lists.members(target.name))
+            elif isinstance(target, RemoteTarget):
+                found.append(f"{target.address.local}@{target.address.domain}")
+        return found
+
     # ------------------------------------------------------------ RCPT
 
     async def _check_recipient(

@@ -59,12 +59,23 @@ class FakeDelivery:
     senders: list[str] = field(default_factory=list)
     queue_ids: int = 0
     broken: bool = False  # check_recipient raises a bug
+    vrfy_enabled: bool = False  # the admin's "Enable VRFY and EXPN" (seed-4 §7.8)
 
     def check_sender(self, context: SMTPContext, envelope: Envelope) -> Deferred[None]:
         self.senders.append(envelope.sender)
         if envelope.sender == "spammer@bad.test":
             return fail(ReplyError.of(550, "5.7.1", "Sender Prohibited (test)"))
         return self._result(None)
+
+    def lookup(
+        self, context: SMTPContext, argument: str, expand: bool
+    ) -> Deferred[list[str] | None]:
+        if not self.vrfy_enabled:
+            return succeed(None)
+        address = argument.strip("<>").lower()
+        if address == "team@a.test" and expand:
+            return succeed(["fred@a.test", "kate@a.test"])
+        return succeed([address] if address in self.local else [])
 
     def check_recipient(
         self, context: SMTPContext, envelope: Envelope, recipient: str

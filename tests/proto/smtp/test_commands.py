@@ -173,6 +173,16 @@ def test_noop_help_vrfy_expn_etrn():
     assert t.send("ETRN a.test") == ["502 5.5.1 Command not implemented"]
 
 
+def test_vrfy_expn_when_enabled():
+    """With VRFY/EXPN allowed: 250 per address, 550 unknown, EXPN lists members (seed-4 §7.8)."""
+    delivery = FakeDelivery(vrfy_enabled=True)
+    t = Transcript(make_factory(delivery))
+    t.send("EHLO c")
+    assert t.send("VRFY <fred@a.test>") == ["250 2.1.5 <fred@a.test>"]
+    assert t.send("VRFY nosuch@a.test") == ["550 5.1.1 Recipient not recognised"]
+    assert t.send("EXPN team@a.test") == ["250-2.1.5 <fred@a.test>", "250 2.1.5 <kate@a.test>"]
+
+
 def test_unknown_command_and_syntax_errors():
     """Unknown verbs get 500 5.5.2; bad arguments 501."""
     t, _ = transcript()

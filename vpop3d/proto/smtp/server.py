@@ -47,6 +47,7 @@ from vpop3d.proto.smtp.session import (
     Close,
     Deliver,
     FetchScramKeys,
+    Lookup,
     ReceiveChunk,
     ReceiveData,
     Send,
@@ -400,6 +401,11 @@ class SMTPServerProtocol(Protocol):
             self._call(
                 lambda: self._delivery.check_recipient(context, action.envelope, action.recipient),
                 lambda _none: session.recipient_checked(),
+            )
+        elif isinstance(action, Lookup):
+            self._call(
+                lambda: self._delivery.lookup(context, action.argument, action.expand),
+                session.looked_up,
             )
         elif isinstance(action, ReceiveData):
             self._begin_body()

@@ -56,6 +56,7 @@ __all__ = [
     "Close",
     "Deliver",
     "FetchScramKeys",
+    "Lookup",
     "ReceiveChunk",
     "ReceiveData",
     "SMTPListenerConfig",
@@ -142,6 +143,14 @@ class CheckRecipient:
 
 
 @dataclass(frozen=True, slots=True)
+class Lookup:
+    """VRFY (``expand`` False) or EXPN: ask the delivery agent, then ``looked_up``."""
+
+    argument: str
+    expand: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiveData:
     """Read a dot-terminated body, then call ``body_received``."""
 
@@ -180,6 +189,7 @@ Action = (
     | StartTLSNow
     | CheckSender
     | CheckRecipient
+    | Lookup
     | ReceiveData
     | ReceiveChunk
     | Deliver
@@ -200,6 +210,8 @@ RECIPIENT_OK = _r(250, "2.1.5", "OK")
 START_DATA = _r(354, "", "End data with <CR><LF>.<CR><LF>")  # manual L1563
 BYE = _r(221, "2.0.0", "Bye, see you later")  # manual L1575
 CANNOT_VRFY = _r(252, "2.5.2", "Cannot VRFY user")  # seed-4 §7.8 proposal
+LOOKUP_UNKNOWN = _r(550, "5.1.1", "Recipient not recognised")
+VRFY_SYNTAX = _r(501, "5.5.4", "VRFY and EXPN need an address")
 NO_EXPN = _r(502, "5.5.1", "EXPN not available")
 NOT_IMPLEMENTED = _r(502, "5.5.1", "Command not implemented")
 UNRECOGNIZED = _r(500, "5.5.2", "Command unrecognized")
@@ -290,10 +302,11 @@ class _Pending(enum.Enum):
     DELIVERY = "delivery"
     AUTH = "auth"
     KEYS = "keys"
+    LOOKUP = "lookup"
 
 
 Handler = Callable[["SMTPSession", Command], list[Action]]
-_C = TypeVar("_C", MailFrom, RcptTo, Bdat, Auth)
+_C = TypeVar("_C", MailFrom, RcptTo, Bdat, Auth, Vrfy, Expn)
 
 
 def _cast(command: Command, kind: type[_C]) -> _C:
@@ -331,6 +344,7 @@ class SMTPSession:
         self.auth_failures = 0
         self.messages = 0  # accepted in this session
         self._pending = _Pending.NONE
+        self._lookup_expands = False
         self._mechanism: sasl.ServerMechanism | None = None
         self._auth_principal: Principal | None = None  # SCRAM: until final reply
         self._chunk: tuple[bool, Reply | None] | None = None  # (last, refusal)
@@ -668,10 +682,28 @@ class SMTPSession:
         return [Send(BYE), Close()]
 
     def _vrfy(self, command: Command) -> list[Action]:
-        return [Send(CANNOT_VRFY)]  # RFC 5321 §3.5.3: 252, never leak users
+        return self._lookup(_cast(command, Vrfy).argument, expand=False)
 
     def _expn(self, command: Command) -> list[Action]:
-        return self._refuse(NO_EXPN)
+        return self._lookup(_cast(command, Expn).argument, expand=True)
+
+    def _lookup(self, argument: str, *, expand: bool) -> list[Action]:
+        if not argument.strip():
+            return self._refuse(VRFY_SYNTAX)
+        self._pending = _Pending.LOOKUP
+        self._lookup_expands = expand
+        return [Lookup(argument.strip(), expand)]
+
+    def looked_up(self, found: list[str] | None) -> list[Action]:
+        """Answer VRFY/EXPN (seed-4 §7.8): disabled or not allowed -> 252 / 502
+        (RFC 5321 §3.5.3: never confirm users then); unknown -> 550; else 250 lines."""
+        self._expect(_Pending.LOOKUP)
+        expand = self._lookup_expands
+        if found is None:
+            return self._refuse(NO_EXPN) if expand else [Send(CANNOT_VRFY)]
+        if not found:
+            return self._refuse(LOOKUP_UNKNOWN)
+        return [Send(Reply(250, "2.1.5", "\n".join(f"<{address}>" for address in found)))]
 
     def _help(self, command: Command) -> list[Action]:
         return [Send(HELP_TEXT)]
