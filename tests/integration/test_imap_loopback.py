@@ -14,7 +14,6 @@ import smtplib
 import ssl
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -45,48 +44,13 @@ ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
 HOST = "mail.example.test"
 
 
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    """The parts of ``tap.ServerContext`` the IMAP builder uses."""
-
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
-
-
 async def listen(
     stack: Stack, *, starttls: str = "off", implicit: bool = False
 ) -> tuple[int, IListeningPort]:
     tls = None
     if starttls != "off" or implicit:
         tls = context_factory(ensure_self_signed(stack.data_dir / "tls", HOST))
-    context = _Context(
-        _Config(HOST, stack.data_dir),
-        reactor,
-        stack.db,
-        stack.settings,
-        stack.blobs,
-        stack.bus,
-        stack.auth,
-        tls,
-    )
+    context = stack.server_context(reactor, HOST, tls)
     spec = ListenerSpec(
         name="imaps" if implicit else "imap",
         protocol="imap",
@@ -581,16 +545,7 @@ async def test_check_36_smtp_delivery_reaches_both_sessions(stack: Stack) -> Non
     """A real SMTP delivery produces '* n EXISTS' in two selected IMAP sessions (check 36)."""
     stack.add_user("fred")
     imap_port, imap_listening = await listen(stack)
-    context = _Context(
-        _Config(HOST, stack.data_dir),
-        reactor,
-        stack.db,
-        stack.settings,
-        stack.blobs,
-        stack.bus,
-        stack.auth,
-        None,
-    )
+    context = stack.server_context(reactor, HOST)
     spec = ListenerSpec("smtp", "smtp", "smtp", 0, "127.0.0.1", False, cast(Any, "off"), False)
     smtp_factory = build_smtp_factory(cast(Any, context), spec)
     endpoint: Any = serverFromString(reactor, "tcp:0:interface=127.0.0.1")

@@ -15,7 +15,7 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,6 +29,7 @@ from twisted.internet.interfaces import IListeningPort
 from tests.support.stack import Stack
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.config import ListenerSpec
+from vpop3d.context import ServerContext
 from vpop3d.store import folders, messages
 from vpop3d.tls import context_factory, ensure_self_signed
 from vpop3d.wiring_pop3 import build_pop3_factory
@@ -39,32 +40,6 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 ensure_deferred = cast(Callable[[_F], _F], pytest_twisted.ensureDeferred)
 HOST = "mail.example.test"
-
-
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    """The parts of ``tap.ServerContext`` the POP3 and SMTP builders use."""
-
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
 
 
 @dataclass
@@ -79,18 +54,9 @@ class Loopback:
             await stopping
 
 
-def make_context(stack: Stack) -> tuple[_Context, Path]:
+def make_context(stack: Stack) -> tuple[ServerContext, Path]:
     files = ensure_self_signed(stack.data_dir / "tls", HOST)
-    context = _Context(
-        config=_Config(HOST, stack.data_dir),
-        reactor=reactor,
-        database=stack.db,
-        settings=stack.settings,
-        blob_store=stack.blobs,
-        bus=stack.bus,
-        authenticator=stack.auth,
-        tls=context_factory(files),
-    )
+    context = stack.server_context(reactor, HOST, context_factory(files))
     return context, files.certificate
 
 

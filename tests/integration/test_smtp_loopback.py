@@ -12,7 +12,7 @@ import smtplib
 import ssl
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -40,32 +40,6 @@ BODY = b"Subject: loopback\r\nFrom: bob@remote.test\r\nTo: bill@example.test\r\n
 
 
 @dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    """The parts of ``tap.ServerContext`` the SMTP builder uses."""
-
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
-
-
-@dataclass
 class Loopback:
     port: int
     cafile: Path
@@ -79,16 +53,7 @@ class Loopback:
 
 async def listen(stack: Stack, *, starttls: str = "optional", name: str = "smtp") -> Loopback:
     tls_files = ensure_self_signed(stack.data_dir / "tls", "mail.example.test")
-    context = _Context(
-        config=_Config("mail.example.test", stack.data_dir),
-        reactor=reactor,
-        database=stack.db,
-        settings=stack.settings,
-        blob_store=stack.blobs,
-        bus=stack.bus,
-        authenticator=stack.auth,
-        tls=context_factory(tls_files),
-    )
+    context = stack.server_context(reactor, "mail.example.test", context_factory(tls_files))
     spec = ListenerSpec(
         name=name,
         protocol="smtp",

@@ -6,6 +6,7 @@ need Deferreds from ``Stack.db.read/write`` use pytest-twisted's reactor.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from vpop3d.app.bootstrap import first_run
 from vpop3d.app.notify import ChangeBus
 from vpop3d.app.passwords import StoredSecrets, secrets_for
 from vpop3d.app.settings import Settings
+from vpop3d.config import loads
+from vpop3d.context import ServerContext
 from vpop3d.store import folders, users
 from vpop3d.store import settings as settings_repo
 from vpop3d.store.blobs import FileBlobStore, Spool, make_blob_store
@@ -48,6 +51,21 @@ class Stack:
 
         self.db.run_sync(repo.put, key, value)
         self.settings.load_sync()
+
+    def server_context(self, reactor: Any, hostname: str, tls: Any = None) -> ServerContext:
+        """A real ``ServerContext`` over this stack, for building listeners in-process."""
+        boot = loads(f"[server]\nhostname = {hostname}\n", self.data_dir.parent)
+        boot = dataclasses.replace(boot, data_dir=self.data_dir)
+        return ServerContext(
+            config=boot,
+            reactor=reactor,
+            database=self.db,
+            settings=self.settings,
+            blob_store=self.blobs,
+            bus=self.bus,
+            authenticator=self.auth,
+            tls=tls,
+        )
 
     def spool(self, data: bytes) -> Spool:
         spool = self.blobs.new_spool()
