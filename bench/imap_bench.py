@@ -24,9 +24,7 @@ import imaplib
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
@@ -44,7 +42,8 @@ from vpop3d.app.imapmail import StoreMailStore
 from vpop3d.app.notify import ChangeBus
 from vpop3d.app.passwords import secrets_for
 from vpop3d.app.settings import Settings
-from vpop3d.config import ListenerSpec
+from vpop3d.config import ListenerSpec, defaults
+from vpop3d.context import ServerContext
 from vpop3d.ports import Principal
 from vpop3d.proto.imap.server import IMAPLimits, IMAPServerFactory
 from vpop3d.proto.imap.session import IMAPConfig
@@ -58,30 +57,6 @@ from vpop3d.wiring_imap import build_imap_factory
 
 PASSWORD = "benchpass1"
 BODY = b"From: a@b.test\r\nSubject: bench\r\n\r\n" + b"x" * 2000 + b"\r\n"
-
-
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
 
 
 def fill(conn: Connection, blobs: FileBlobStore, user_id: int, count: int) -> None:
@@ -172,8 +147,8 @@ async def run(reactor_: Any, args: argparse.Namespace, tmp: Path, db: Database) 
     db.run_sync(fill, blobs, big_id, args.big)
     db.run_sync(fill, blobs, idle_id, 10)
     bus = ChangeBus()
-    context = _Context(
-        _Config("mail.example.test", tmp),
+    context = ServerContext(
+        defaults(tmp, "mail.example.test"),
         reactor_,
         db,
         settings,

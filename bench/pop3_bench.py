@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
@@ -41,7 +41,8 @@ from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.app.notify import ChangeBus
 from vpop3d.app.passwords import StoredSecrets, secrets_for
 from vpop3d.app.settings import Settings
-from vpop3d.config import ListenerSpec
+from vpop3d.config import ListenerSpec, defaults
+from vpop3d.context import ServerContext
 from vpop3d.store import folders, users
 from vpop3d.store.blobs import FileBlobStore
 from vpop3d.store.db import Database, make_engine
@@ -51,32 +52,6 @@ from vpop3d.store.tables import metadata
 from vpop3d.wiring_pop3 import build_pop3_factory
 
 PASSWORD = "benchpass1"
-
-
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    """The parts of ``tap.ServerContext`` the POP3 builder uses."""
-
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
 
 
 def make_body(size: int, number: int) -> bytes:
@@ -196,8 +171,8 @@ async def run(args: argparse.Namespace, base: Path) -> None:
             spool = blobs.new_spool()
             spool.write(make_body(args.size, number))
             db.run_sync(store_message, blobs, spool, [FolderTarget(user_id)])
-    context = _Context(
-        config=_Config("mail.example.test", base),
+    context = ServerContext(
+        config=defaults(base, "mail.example.test"),
         reactor=reactor,
         database=db,
         settings=settings,

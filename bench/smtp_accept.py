@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -129,32 +128,6 @@ def run_clients(
         return [future.result() for future in futures]
 
 
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    """The parts of ``vpop3d.context.ServerContext`` the SMTP builder reads."""
-
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
-
-
 def real_factory(data_dir: Path) -> tuple[SMTPServerFactory, Callable[[], int], Callable[[], None]]:
     """The production SMTP factory over a fresh store; (factory, inbox count, close)."""
     from vpop3d.app import accounts
@@ -162,7 +135,8 @@ def real_factory(data_dir: Path) -> tuple[SMTPServerFactory, Callable[[], int], 
     from vpop3d.app.bootstrap import first_run
     from vpop3d.app.notify import ChangeBus
     from vpop3d.app.settings import Settings
-    from vpop3d.config import ListenerSpec
+    from vpop3d.config import ListenerSpec, defaults
+    from vpop3d.context import ServerContext
     from vpop3d.store import folders, messages, migrate, users
     from vpop3d.store.blobs import make_blob_store
     from vpop3d.store.db import Database
@@ -175,14 +149,15 @@ def real_factory(data_dir: Path) -> tuple[SMTPServerFactory, Callable[[], int], 
     database.start()
     settings = Settings(database)
     settings.load_sync()
-    context = _Context(
-        config=_Config(HOSTNAME, data_dir),
+    context = ServerContext(
+        config=defaults(data_dir, HOSTNAME),
         reactor=reactor,
         database=database,
         settings=settings,
         blob_store=make_blob_store("file", data_dir),
         bus=ChangeBus(),
         authenticator=AccountAuthenticator(database, settings),
+        tls=None,
     )
     spec = ListenerSpec(
         name="smtp",

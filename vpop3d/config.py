@@ -362,9 +362,11 @@ def _listeners(reader: _Reader) -> list[ListenerSpec]:
     return specs
 
 
-def defaults(data_dir: Path) -> BootConfig:
-    """The configuration of an empty tap.conf with ``data_dir`` (used by tests)."""
+def defaults(data_dir: Path, hostname: str | None = None) -> BootConfig:
+    """An empty tap.conf with ``data_dir`` (and ``hostname``): tests and benchmarks."""
     parser = configparser.ConfigParser(interpolation=None)
     parser.add_section("server")
     parser.set("server", "data_dir", str(data_dir))
+    if hostname:
+        parser.set("server", "hostname", hostname)
     return parse(parser, "<defaults>", data_dir, None)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
@@ -51,40 +49,8 @@ TRICKS = [
 ]
 
 
-@dataclass
-class _Config:
-    hostname: str
-    data_dir: Path
-
-
-@dataclass
-class _Context:
-    config: _Config
-    reactor: Any
-    database: Any
-    settings: Any
-    blob_store: Any
-    bus: Any
-    authenticator: Any
-    tls: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def shared(self, name: str, make: Callable[[], Any]) -> Any:
-        if name not in self.extras:
-            self.extras[name] = make()
-        return self.extras[name]
-
-
 async def listen(stack: Stack) -> IListeningPort:
-    context = _Context(
-        _Config("mail.example.test", stack.data_dir),
-        reactor,
-        stack.db,
-        stack.settings,
-        stack.blobs,
-        stack.bus,
-        stack.auth,
-    )
+    context = stack.server_context(reactor, "mail.example.test")
     spec = ListenerSpec(
         name="smtp",
         protocol="smtp",

@@ -6,7 +6,6 @@ need Deferreds from ``Stack.db.read/write`` use pytest-twisted's reactor.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from vpop3d.app.bootstrap import first_run
 from vpop3d.app.notify import ChangeBus
 from vpop3d.app.passwords import StoredSecrets, secrets_for
 from vpop3d.app.settings import Settings
-from vpop3d.config import loads
+from vpop3d.config import defaults
 from vpop3d.context import ServerContext
 from vpop3d.store import folders, users
 from vpop3d.store import settings as settings_repo
@@ -54,10 +53,8 @@ class Stack:
 
     def server_context(self, reactor: Any, hostname: str, tls: Any = None) -> ServerContext:
         """A real ``ServerContext`` over this stack, for building listeners in-process."""
-        boot = loads(f"[server]\nhostname = {hostname}\n", self.data_dir.parent)
-        boot = dataclasses.replace(boot, data_dir=self.data_dir)
         return ServerContext(
-            config=boot,
+            config=defaults(self.data_dir, hostname),
             reactor=reactor,
             database=self.db,
             settings=self.settings,
