@@ -265,3 +265,22 @@ def test_matches_never_raises_on_junk(raw, needle):
     )
     assert isinstance(check(key, candidate), bool)
     assert candidate.raw_calls <= 1
+
+
+@pytest.mark.parametrize(
+    ("key", "flags_only"),
+    [
+        (s.Unseen(), True),
+        (s.Not(s.Or(s.Deleted(), s.Keyword("$Junk"))), True),
+        (s.And((s.New(), s.Unflagged(), s.All())), True),
+        (s.And((s.Unseen(), s.UID(SeqSet.parse("1:5")))), False),
+        (s.Or(s.Seen(), s.Larger(100)), False),
+        (s.Not(s.ModSeq(3)), False),
+        (s.Subject("x"), False),
+    ],
+)
+def test_reads_flags_only_names_keys_decided_by_flags_alone(
+    key: s.SearchKey, flags_only: bool
+) -> None:
+    """Only keys over flags and \\Recent qualify for deciding once per flag set."""
+    assert s.reads_flags_only(key) is flags_only

@@ -12,6 +12,7 @@ folder does not drag summaries and envelopes along) live in ``vpop3d.store.messa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,16 @@ def flags_of(bits: int, keywords: Sequence[str]) -> frozenset[str]:
     return frozenset([name for name, bit in _BITS.items() if bits & bit] + list(keywords))
 
 
+@functools.lru_cache(maxsize=4096)
+def _stored_flags(bits: int, keywords: str) -> frozenset[str]:
+    """One shared flag set per stored (bits, keywords) pair.
+
+    A folder holds few distinct flag combinations, so a 100,000-message SELECT builds a
+    handful of sets instead of one per message, and sessions share them in memory.
+    """
+    return flags_of(bits, keywords.split())
+
+
 def bits_of(flags: frozenset[str]) -> tuple[int, tuple[str, ...]]:
     """IMAP flag set -> (bitmask, sorted keywords); unknown backslash flags are dropped."""
     bits = 0
@@ -87,7 +98,7 @@ class _Listing:
 
 def _metas(conn: Connection, folder_id: int, since_modseq: int | None = None) -> list[MessageMeta]:
     return [
-        MessageMeta(uid, flags_of(flags, keywords.split()), modseq)
+        MessageMeta(uid, _stored_flags(flags, keywords), modseq)
         for uid, flags, keywords, modseq in message_repo.flag_listing(conn, folder_id, since_modseq)
     ]
 

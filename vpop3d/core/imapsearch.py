@@ -588,6 +588,26 @@ def _eval_text(key: SearchKey, message: _Message) -> bool:
     return False
 
 
+_FLAG_ONLY = (All, New, Old, Recent, Keyword, Unkeyword)
+
+
+def reads_flags_only(key: SearchKey) -> bool:
+    """True when ``key`` looks at nothing but flags and \\Recent.
+
+    Such a key gives the same answer for every message with the same flags, which lets a
+    caller decide it once per distinct flag set.
+    """
+    if type(key) in _FLAG_KEYS or isinstance(key, _FLAG_ONLY):
+        return True
+    if isinstance(key, Not):
+        return reads_flags_only(key.key)
+    if isinstance(key, Or):
+        return reads_flags_only(key.left) and reads_flags_only(key.right)
+    if isinstance(key, And):
+        return all(reads_flags_only(item) for item in key.keys)
+    return False
+
+
 def matches(
     key: SearchKey,
     candidate: SearchCandidate,

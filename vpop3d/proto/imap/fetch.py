@@ -8,6 +8,7 @@ re-parse the message.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 
 from vpop3d.core import mime
@@ -54,7 +55,12 @@ def sets_seen(items: Sequence[FetchItem]) -> bool:
 
 def format_flags(flags: Iterable[str], recent: bool = False) -> bytes:
     """``(\\Seen $Label1)``: system flags first in a fixed order, then keywords."""
-    present = set(flags)
+    return _format_flag_set(frozenset(flags), recent)
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_flag_set(present: frozenset[str], recent: bool) -> bytes:
+    # Few distinct flag sets per folder: FETCH 1:* FLAGS renders each once.
     ordered = [f for f in SYSTEM_FLAGS if f in present]
     ordered += sorted(f for f in present if not f.startswith("\\"))
     if recent:

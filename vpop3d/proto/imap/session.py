@@ -1310,6 +1310,8 @@ class IMAPSession:
         count = len(view.uids)
         largest_uid = view.uids[-1] if view.uids else 0
         found: list[_Candidate] = []
+        if need is fetch.Need.FLAGS and imapsearch.reads_flags_only(key):
+            return self._matching_flags(view, key, count, largest_uid)
         pairs = list(enumerate(view.uids, start=1))
         for start in range(0, len(pairs), FETCH_BATCH):
             batch = pairs[start : start + FETCH_BATCH]
@@ -1326,6 +1328,32 @@ class IMAPSession:
                 candidate.modseq = view.modseq.get(uid, 0)
                 if imapsearch.matches(key, candidate, max_seq=count, max_uid=largest_uid):
                     found.append(candidate)
+        return found
+
+    @staticmethod
+    def _matching_flags(
+        view: _View, key: imapsearch.SearchKey, count: int, largest_uid: int
+    ) -> list[_Candidate]:
+        """A flags-only key (UNSEEN, DELETED, KEYWORD x, ...) decided once per flag set.
+
+        Its answer depends on nothing but a message's flags and \\Recent, and a folder
+        holds few distinct combinations (the store shares one set per combination), so a
+        100,000-message search evaluates the key a handful of times, not once per message.
+        """
+        decided: dict[tuple[frozenset[str], bool], bool] = {}
+        found: list[_Candidate] = []
+        for msn, uid in enumerate(view.uids, start=1):
+            flags = view.flags[uid]
+            recent = uid in view.recent
+            verdict = decided.get((flags, recent))
+            if verdict is None:
+                probe = _Candidate(msn, uid, flags, recent, None)
+                verdict = imapsearch.matches(key, probe, max_seq=count, max_uid=largest_uid)
+                decided[(flags, recent)] = verdict
+            if verdict:
+                candidate = _Candidate(msn, uid, flags, recent, None)
+                candidate.modseq = view.modseq.get(uid, 0)
+                found.append(candidate)
         return found
 
 
