@@ -102,8 +102,42 @@ def _parser() -> argparse.ArgumentParser:
         "password change; 'no' wipes them)",
     )
     plain.add_argument("enabled", type=_bool)
+    _folder_parsers(sub)
     _outbound_parsers(sub)
     return parser
+
+
+def _folder_parsers(sub: Any) -> None:
+    """``folder share|unshare|acl``: IMAP folder sharing (RFC 4314 ACL, as SETACL does)."""
+    folder = sub.add_parser("folder", help="share IMAP folders").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    share = folder.add_parser("share", help="give GRANTEE (user, group:NAME, anyone) RIGHTS")
+    unshare = folder.add_parser("unshare", help="remove GRANTEE's rights")
+    show = folder.add_parser("acl", help="list who may use the folder")
+    for p in (share, unshare, show):
+        p.add_argument("owner")
+        p.add_argument("folder")
+    for p in (share, unshare):
+        p.add_argument("grantee")
+    share.add_argument("rights", help="RFC 4314 letters lrswipkxtea, or +letters / -letters")
+
+
+def _folder(args: argparse.Namespace, db: Database) -> None:
+    from vpop3d.app import imapacl
+    from vpop3d.proto.imap.mailbox import MailboxError
+
+    try:
+        if args.action == "share":
+            rights = db.run_sync(imapacl.share, args.owner, args.folder, args.grantee, args.rights)
+            print(f"{args.grantee}: {rights or '(none)'}")
+        elif args.action == "unshare":
+            db.run_sync(imapacl.unshare, args.owner, args.folder, args.grantee)
+        else:
+            for who, rights in db.read_sync(imapacl.folder_acl, args.owner, args.folder):
+                print(f"{who}\t{rights}")
+    except MailboxError as exc:
+        raise CLIError(exc.text) from None
 
 
 def _outbound_parsers(sub: Any) -> None:
@@ -358,6 +392,7 @@ HANDLERS: dict[str, Handler] = {
     "domain": _domain,
     "mapping": _mapping,
     "auth": _auth,
+    "folder": _folder,
 }
 
 

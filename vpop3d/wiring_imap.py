@@ -23,6 +23,8 @@ max_server_fetches       50        concurrent FETCHes in the server (L7151)
 max_user_searches        2         concurrent SEARCHes per user, 30 s wait (L7152)
 modseq_poll_interval     5         seconds between checks for other processes' changes
                                    (global key ``imap.modseq_poll_interval``; 0: off)
+fake_access              true      list and select ``#users`` and ``#users/<owner>`` as empty
+                                   folders (global key ``imap.fake_access``; false: \\Noselect)
 =======================  ========  =============================================
 """
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 00:20:22.257805
+Create Date: 2026-11-25 01:12:15.729948
 """
 
 from __future__ import annotations
@@ -340,6 +340,20 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['folder_id'], ['folders.id'], name=op.f('fk_expunged_folder_id_folders'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('folder_id', 'uid', name=op.f('pk_expunged'))
     )
+    op.create_table('folder_acl',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('folder_id', sa.Integer(), nullable=False),
+    sa.Column('grantee_kind', sa.String(length=8), nullable=False),
+    sa.Column('grantee_id', sa.Integer(), nullable=True),
+    sa.Column('rights', sa.String(length=32), nullable=False),
+    sa.ForeignKeyConstraint(['folder_id'], ['folders.id'], name=op.f('fk_folder_acl_folder_id_folders'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_folder_acl')),
+    sa.UniqueConstraint('folder_id', 'grantee_kind', 'grantee_id', name=op.f('uq_folder_acl_folder_id_grantee_kind_grantee_id')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('folder_acl', schema=None) as batch_op:
+        batch_op.create_index('ix_folder_acl_grantee', ['grantee_kind', 'grantee_id'], unique=False)
+
     op.create_table('messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('folder_id', sa.Integer(), nullable=False),
@@ -375,6 +389,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_folder_modseq')
 
     op.drop_table('messages')
+    with op.batch_alter_table('folder_acl', schema=None) as batch_op:
+        batch_op.drop_index('ix_folder_acl_grantee')
+
+    op.drop_table('folder_acl')
     op.drop_table('expunged')
     op.drop_table('user_groups')
     op.drop_table('subscriptions')

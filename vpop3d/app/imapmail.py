@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from vpop3d.app.imapacl import FolderSharing, copy_messages, is_shared, shared_listing
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.core import mime
 from vpop3d.ports import ChangeNotifier, MailboxChanged, Principal
@@ -314,6 +315,9 @@ class StoreSelectedFolder:
         return self._db.write(work).addCallback(self._publish_then(self._folder_id))
 
     def copy(self, uids: Sequence[int], dest: str, move: bool) -> Deferred[CopyResult]:
+        if is_shared(dest):  # into another user's folder: rights checked there
+            return copy_messages(self._owner, self._user_id, self.snapshot, "te", uids, dest, move)
+
         def work(conn: Connection) -> tuple[CopyResult, int]:
             target = folders.by_name(conn, self._user_id, dest)
             if target is None:
@@ -462,8 +466,8 @@ class ModSeqPoller:
         return rows.addCallback(publish).addErrback(logged)
 
 
-class StoreMailStore:
-    """Implements ``proto.imap.mailbox.MailStore`` for local users."""
+class StoreMailStore(FolderSharing):
+    """Implements ``proto.imap.mailbox.MailStore`` (and ``FolderAccess``) for local users."""
 
     def __init__(
         self,
@@ -502,10 +506,11 @@ class StoreMailStore:
 
     def list_folders(self, user: Principal) -> Deferred[Sequence[FolderInfo]]:
         def work(conn: Connection) -> list[FolderInfo]:
-            return [
+            own = [
                 FolderInfo(f.name, (f.special_use,) if f.special_use else ())
                 for f in folders.list_for_user(conn, user.user_id)
             ]
+            return own + shared_listing(conn, user.user_id)  # #users/<owner>/... (RFC 4314)
 
         return self.db.read(work)
 
@@ -522,6 +527,9 @@ class StoreMailStore:
         return self.db.write(work)
 
     def create_folder(self, user: Principal, name: str) -> Deferred[None]:
+        if is_shared(name):
+            return self.shared_create(user, name)
+
         def work(conn: Connection) -> None:
             if folders.by_name(conn, user.user_id, name) is not None:
                 raise MailboxError("Mailbox already exists", "ALREADYEXISTS")
@@ -533,6 +541,9 @@ class StoreMailStore:
         return self.db.write(work)
 
     def delete_folder(self, user: Principal, name: str) -> Deferred[None]:
+        if is_shared(name):
+            return self.shared_delete(user, name)
+
         def work(conn: Connection) -> int:
             folder = _folder(conn, user.user_id, name)
             prefix = folder.name + DELIMITER
@@ -551,6 +562,9 @@ class StoreMailStore:
         return self.db.write(work).addCallback(lambda folder_id: self.changed(folder_id))
 
     def rename_folder(self, user: Principal, old: str, new: str) -> Deferred[None]:
+        if is_shared(old) or is_shared(new):
+            return self.shared_rename(user, old, new)
+
         def work(conn: Connection) -> list[int]:
             source = _folder(conn, user.user_id, old)
             if folders.by_name(conn, user.user_id, new) is not None:
@@ -578,6 +592,8 @@ class StoreMailStore:
         return self.db.write(work).addCallback(publish)
 
     def select(self, user: Principal, name: str, read_only: bool) -> Deferred[SelectedFolder]:
+        if is_shared(name):
+            return self.shared_select(user, name, read_only)
         run = self.db.read if read_only else self.db.write
         done: Deferred[_Listing] = run(_select, user.user_id, name, not read_only)
 
@@ -587,6 +603,9 @@ class StoreMailStore:
         return done.addCallback(wrap)
 
     def status(self, user: Principal, name: str) -> Deferred[FolderStatus]:
+        if is_shared(name):
+            return self.shared_status(user, name)
+
         def work(conn: Connection) -> FolderStatus:
             folder = _folder(conn, user.user_id, name)
             count, size, unseen, recent, deleted, deleted_size = message_repo.folder_counts(
@@ -628,6 +647,8 @@ class StoreMailStore:
         flags: frozenset[str],
         internal_date: datetime | None,
     ) -> Deferred[AppendResult]:
+        if is_shared(name):
+            return self.shared_append(user, name, message, flags, internal_date)
         return Deferred.fromCoroutine(self._append(user, name, message, flags, internal_date))
 
     async def _append(

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from vpop3d.store.rows import Group
-from vpop3d.store.tables import groups, users
+from vpop3d.store.tables import folder_acl, groups, users
 
 
 def _row(r: Row[Any]) -> Group:
@@ -53,6 +53,12 @@ def update_fields(conn: Connection, group_id: int, **fields: Any) -> None:
 
 
 def remove(conn: Connection, group_id: int) -> bool:
+    # Folder shares granted to this group go with it (RFC 4314 rows naming nobody).
+    conn.execute(
+        delete(folder_acl).where(
+            folder_acl.c.grantee_kind == "group", folder_acl.c.grantee_id == group_id
+        )
+    )
     return conn.execute(delete(groups).where(groups.c.id == group_id)).rowcount > 0
 
 

@@ -467,3 +467,18 @@ download_rules = Table(
     Column("conditions", Text, nullable=False, default="[]"),
     sqlite_autoincrement=True,
 )
+
+# IMAP folder sharing (RFC 4314 ACL): rights on one folder for a user, a group or anyone.
+# grantee_id is a users.id or groups.id; NULL for "anyone" (one row per folder, kept by code).
+folder_acl = Table(
+    "folder_acl",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("folder_id", Integer, ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("grantee_kind", String(8), nullable=False),  # "user" | "group" | "anyone"
+    Column("grantee_id", Integer, nullable=True),
+    Column("rights", String(32), nullable=False, default=""),
+    UniqueConstraint("folder_id", "grantee_kind", "grantee_id"),
+    Index("ix_folder_acl_grantee", "grantee_kind", "grantee_id"),
+    sqlite_autoincrement=True,
+)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from vpop3d.store.rows import User
-from vpop3d.store.tables import user_groups, users
+from vpop3d.store.tables import folder_acl, user_groups, users
 
 
 def _row(r: Row[Any]) -> User:
@@ -68,6 +68,12 @@ def update_fields(conn: Connection, user_id: int, **fields: Any) -> None:
 
 
 def remove(conn: Connection, user_id: int) -> bool:
+    # Folder shares granted to this user go with it (RFC 4314 rows naming nobody).
+    conn.execute(
+        delete(folder_acl).where(
+            folder_acl.c.grantee_kind == "user", folder_acl.c.grantee_id == user_id
+        )
+    )
     return conn.execute(delete(users).where(users.c.id == user_id)).rowcount > 0
 
 

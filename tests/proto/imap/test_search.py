@@ -125,4 +125,4 @@ def test_esearch_return_options() -> None:
     assert client.lines("a4 SEARCH RETURN (MIN) SUBJECT nothing-like-this")[0] == (
         '* ESEARCH (TAG "a4")'
     )
-    assert client.send("a5 SEARCH RETURN (SAVE) ALL").startswith("a5 BAD ")
+    assert client.send("a5 SEARCH RETURN (NOSUCH) ALL").startswith("a5 BAD ")

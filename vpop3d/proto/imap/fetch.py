@@ -2,7 +2,8 @@
 
 MIME work (ENVELOPE, BODYSTRUCTURE, sections) is done by ``vpop3d.core.mime``; a
 summary cached by the store is used when present, so a header-only FETCH does not
-re-parse the message.
+re-parse the message. ``BINARY[...]`` (RFC 3516) is decoded by
+``vpop3d.core.transferdecode`` and sent as a literal8 when it holds NUL octets.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import enum
 import functools
 from collections.abc import Iterable, Sequence
 
-from vpop3d.core import mime
+from vpop3d.core import mime, transferdecode
 from vpop3d.proto.imap.grammar import FetchItem, Section, format_date_time
-from vpop3d.proto.imap.mailbox import SYSTEM_FLAGS, MessageData
+from vpop3d.proto.imap.mailbox import SYSTEM_FLAGS, MailboxError, MessageData
 
 
 class Need(enum.IntEnum):
@@ -81,6 +82,25 @@ def _literal(data: bytes) -> bytes:
     return b"{%d}\r\n" % len(data) + data
 
 
+def _binary(raw: bytes, name: str, section: Section) -> bytes:
+    """``BINARY[part]<origin>`` or ``BINARY.SIZE[part]`` (RFC 3516 §4)."""
+    try:
+        data = transferdecode.binary_section(raw, section.part)
+    except transferdecode.UnknownTransferEncoding:
+        # RFC 3516 §4: the whole command fails with this response code.
+        raise MailboxError("Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
+    label = name.encode() + b"[" + ".".join(map(str, section.part)).encode() + b"]"
+    if name == "BINARY.SIZE":
+        return label + b" %d" % len(data)
+    if section.partial is not None:
+        origin, count = section.partial
+        data = mime.partial(data, origin, count)
+        label += b"<%d>" % origin
+    if transferdecode.has_nul(data):
+        return label + b" ~{%d}\r\n" % len(data) + data  # literal8 (RFC 3516 §4)
+    return label + b" " + _literal(data)
+
+
 def render(
     msn: int,
     uid: int,
@@ -128,6 +148,8 @@ def render(
             elif name == "RFC822.TEXT":
                 body = _section_bytes(raw, Section(text="TEXT"))
                 parts.append(b"RFC822.TEXT " + _literal(body))
+            elif name in ("BINARY", "BINARY.SIZE") and item.section is not None:
+                parts.append(_binary(raw, name, item.section))
             elif item.section is not None:
                 section = item.section
                 label = b"BODY[" + section.spec().encode("utf-8") + b"]"

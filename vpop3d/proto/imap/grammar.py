@@ -76,6 +76,15 @@ def tag_of(line: bytes) -> str | None:
 # ----------------------------------------------------------------- sequence sets
 
 
+# RFC 5182 ``$``: the saved SEARCH result. No parsed set is empty, so this one is unique.
+SAVED_RESULT = SeqSet(())
+
+
+def is_saved_result(messages: SeqSet) -> bool:
+    """True for ``$`` (RFC 5182), which the session resolves from its saved result."""
+    return not messages.items
+
+
 def render_uid_set(values: Sequence[int]) -> str:
     """Compact ``1:3,7`` form of UIDs (COPYUID, APPENDUID)."""
     return SeqSet.from_numbers(values).format()
@@ -261,6 +270,16 @@ class List:
     lsub: bool = False
     special_use: bool = False  # RFC 6154 selection option "(SPECIAL-USE)": only those
     status: tuple[str, ...] = ()  # RFC 5819 "RETURN (STATUS (...))"
+    # RFC 5258 LIST-EXTENDED: more patterns, SUBSCRIBED selection/return, RECURSIVEMATCH
+    more_patterns: tuple[str, ...] = ()
+    subscribed: bool = False
+    recursive: bool = False
+    return_subscribed: bool = False
+
+    @property
+    def extended(self) -> bool:
+        """True when RFC 5258 rules (beyond RFC 3501 LIST) decide the answer."""
+        return bool(self.more_patterns or self.subscribed or self.return_subscribed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +374,45 @@ class SetQuota:
 
 
 @dataclass(frozen=True, slots=True)
+class GetAcl:
+    """RFC 4314 §3.3 GETACL mailbox."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl:
+    """RFC 4314 §3.1 SETACL mailbox identifier mod-rights."""
+
+    mailbox: str
+    identifier: str
+    rights: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAcl:
+    """RFC 4314 §3.2 DELETEACL mailbox identifier."""
+
+    mailbox: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRights:
+    """RFC 4314 §3.4 LISTRIGHTS mailbox identifier."""
+
+    mailbox: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class MyRights:
+    """RFC 4314 §3.5 MYRIGHTS mailbox."""
+
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     messages: SeqSet
     items: tuple[FetchItem, ...]
@@ -427,6 +485,11 @@ Command = (
     | GetQuota
     | GetQuotaRoot
     | SetQuota
+    | GetAcl
+    | SetAcl
+    | DeleteAcl
+    | ListRights
+    | MyRights
     | Fetch
     | Store
     | Copy
@@ -614,7 +677,11 @@ class _Scanner:
             return None
         return self.nz_number()
 
-    def sequence_set(self) -> SeqSet:
+    def sequence_set(self, saved: bool = True) -> SeqSet:
+        if saved and self.take(b"$"):  # RFC 5182: "$" (seq-last-command) stands alone
+            if self.peek() not in (None, 0x20, 0x29):
+                raise self.fail("Invalid sequence set")
+            return SAVED_RESULT
         ranges: list[tuple[int | None, int | None]] = []
         while True:
             low = self.seq_number()
@@ -819,7 +886,7 @@ def _qresync_params(s: _Scanner) -> QResync:
     known: SeqSet | None = None
     if s.take(b" "):
         if s.peek() != 0x28:
-            known = s.sequence_set()
+            known = s.sequence_set(saved=False)
             s.take(b" ")
         if s.take(b"("):  # seq-match-data: two sequence sets, ignored (full history kept)
             s.sequence_set()
@@ -856,32 +923,60 @@ def _subscribe(flag: bool) -> _Parser:
 def _list(lsub: bool) -> _Parser:
     def parse(s: _Scanner, uid: bool) -> Command:
         s.sp()
-        special = False
+        options: list[str] = []
         if not lsub and s.take(b"("):  # RFC 5258 selection options
-            options: list[str] = []
             while not s.take(b")"):
                 if options:
                     s.sp()
                 options.append(s.atom().upper())
-            special = "SPECIAL-USE" in options
+                if options[-1] not in _LIST_SELECT:
+                    raise s.fail(f"Unknown LIST selection option {options[-1][:40]}")
+            if "RECURSIVEMATCH" in options and not set(options) - {"RECURSIVEMATCH", "REMOTE"}:
+                raise s.fail("RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
             s.sp()
         reference = s.astring()
         s.sp()
-        pattern = s.list_mailbox()
+        several = not lsub and s.peek() == 0x28  # RFC 5258 §3: patterns in parentheses
+        patterns = _list_patterns(s) if several else [s.list_mailbox()]
         status: tuple[str, ...] = ()
+        returns: list[str] = []
         if not lsub and s.take(b" RETURN ("):
-            returns: list[str] = []
             while not s.take(b")"):
                 if returns:
                     s.sp()
                 returns.append(s.atom().upper())
+                if returns[-1] not in _LIST_RETURN:
+                    raise s.fail(f"Unknown LIST return option {returns[-1][:40]}")
                 if returns[-1] == "STATUS":
                     s.sp()
                     status = _status_items(s)
-            # RETURN (SPECIAL-USE) only asks for the attributes, which we always send.
-        return List(reference, pattern, lsub, special, status)
+            # RETURN (SPECIAL-USE) and (CHILDREN) ask for attributes we always send.
+        return List(
+            reference,
+            patterns[0],
+            lsub,
+            "SPECIAL-USE" in options,
+            status,
+            tuple(patterns[1:]),
+            "SUBSCRIBED" in options,
+            "RECURSIVEMATCH" in options,
+            "SUBSCRIBED" in returns,
+        )
 
     return parse
+
+
+_LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+_LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
+
+
+def _list_patterns(s: _Scanner) -> list[str]:
+    s.expect(b"(")
+    patterns = [s.list_mailbox()]
+    while not s.take(b")"):
+        s.sp()
+        patterns.append(s.list_mailbox())
+    return patterns
 
 
 STATUS_ITEMS = frozenset(
@@ -1012,9 +1107,32 @@ def _fetch_att(s: _Scanner) -> FetchItem:
             return FetchItem("BODY", section)
         if text != "BODY":
             raise s.fail(f"{text} needs a section")
+    if text in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
+        return _binary_att(s, text)
     if text in _SIMPLE_FETCH:
         return FetchItem(text)
     raise s.fail(f"Unknown FETCH item {text[:40]}")
+
+
+def _binary_att(s: _Scanner, name: str) -> FetchItem:
+    # RFC 3516 §4.2 / RFC 9051 §9: "BINARY" [".PEEK"] section-binary [partial] and
+    # "BINARY.SIZE" section-binary, where section-binary = "[" [section-part] "]".
+    s.expect(b"[", f"{name}[")
+    part: list[int] = []
+    while not s.take(b"]"):
+        if part:
+            s.expect(b".", "a section part")
+        part.append(s.nz_number())
+    partial = None
+    if name != "BINARY.SIZE" and s.take(b"<"):
+        origin = s.number()
+        s.expect(b".")
+        count = s.nz_number()
+        s.expect(b">")
+        partial = (origin, count)
+    # BINARY.SIZE never sets \Seen: it is built as a peek.
+    section = Section(tuple(part), "", (), partial, name != "BINARY")
+    return FetchItem("BINARY.SIZE" if name == "BINARY.SIZE" else "BINARY", section)
 
 
 def _section(s: _Scanner, peek: bool) -> Section:
@@ -1060,7 +1178,7 @@ def _search(s: _Scanner, uid: bool) -> Command:
             if options:
                 s.sp()
             option = s.atom().upper()
-            if option not in ("MIN", "MAX", "ALL", "COUNT"):
+            if option not in ("MIN", "MAX", "ALL", "COUNT", "SAVE"):  # SAVE: RFC 5182
                 raise s.fail(f"Unknown SEARCH RETURN option {option[:20]}")
             options.append(option)
         returns = tuple(options) or ("ALL",)
@@ -1109,6 +1227,37 @@ def _setquota(s: _Scanner, uid: bool) -> Command:
         s.sp()
         limits.append((name, s.mod_sequence()))  # RFC 9208: number64
     return SetQuota(root, tuple(limits))
+
+
+def _getacl(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    return GetAcl(s.mailbox())
+
+
+def _myrights(s: _Scanner, uid: bool) -> Command:
+    s.sp()
+    return MyRights(s.mailbox())
+
+
+def _mailbox_identifier(s: _Scanner) -> tuple[str, str]:
+    s.sp()
+    mailbox = s.mailbox()
+    s.sp()
+    return mailbox, s.astring()  # RFC 4314 §3: identifier = astring
+
+
+def _setacl(s: _Scanner, uid: bool) -> Command:
+    mailbox, identifier = _mailbox_identifier(s)
+    s.sp()
+    return SetAcl(mailbox, identifier, s.astring())  # mod-rights = astring
+
+
+def _deleteacl(s: _Scanner, uid: bool) -> Command:
+    return DeleteAcl(*_mailbox_identifier(s))
+
+
+def _listrights(s: _Scanner, uid: bool) -> Command:
+    return ListRights(*_mailbox_identifier(s))
 
 
 def _sort(s: _Scanner, uid: bool) -> Command:
@@ -1160,7 +1309,7 @@ def _search_key(s: _Scanner, depth: int) -> q.SearchKey:
             keys.append(_search_key(s, depth + 1))
         return keys[0] if len(keys) == 1 else q.And(tuple(keys))
     ch = s.peek()
-    if ch is not None and (0x30 <= ch <= 0x39 or ch == 0x2A):
+    if ch is not None and (0x30 <= ch <= 0x39 or ch in (0x2A, 0x24)):  # digit, "*", "$"
         return q.SequenceSet(s.sequence_set())
     name = s.atom().upper()
     if name in _SEARCH_NOARG:
@@ -1288,6 +1437,11 @@ _PARSERS: dict[str, _Parser] = {
     "GETQUOTA": _getquota,
     "GETQUOTAROOT": _getquotaroot,
     "SETQUOTA": _setquota,
+    "GETACL": _getacl,
+    "SETACL": _setacl,
+    "DELETEACL": _deleteacl,
+    "LISTRIGHTS": _listrights,
+    "MYRIGHTS": _myrights,
     "THREAD": _thread,
     "FETCH": _fetch,
     "STORE": _store,

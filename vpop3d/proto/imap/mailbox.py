@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from twisted.internet.defer import Deferred
 
@@ -65,6 +65,7 @@ class FolderSnapshot:
     recent: frozenset[int]  # UIDs this session is the first to see (RFC 3501 §2.3.2)
     keywords: tuple[str, ...] = ()  # keywords in use, for FLAGS/PERMANENTFLAGS
     read_only: bool = False
+    rights: str | None = None  # RFC 4314 rights on a shared folder; None: the owner's (all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +210,34 @@ class MailStore(Protocol):
         internal_date: datetime | None,
     ) -> Deferred[AppendResult]:
         """Store a message; MailboxError OVERQUOTA when it would exceed the quota."""
+
+
+@dataclass(frozen=True, slots=True)
+class RightsInfo:
+    """RFC 4314 §3.7 LISTRIGHTS data: rights always granted, then independent groups."""
+
+    required: str
+    optional: tuple[str, ...]
+
+
+@runtime_checkable
+class FolderAccess(Protocol):
+    """RFC 4314 ACL commands; a MailStore implementing this too gets CAPABILITY ACL.
+
+    Identifiers are ``user``, ``group:<name>`` or ``anyone``; rights strings were
+    checked by the session (``vpop3d.core.imaprights``). Refusals are MailboxError
+    (NOPERM without the "a" right, NONEXISTENT for unknown or hidden mailboxes,
+    CANNOT for unknown or refused identifiers).
+    """
+
+    def get_acl(self, user: Principal, name: str) -> Deferred[Sequence[tuple[str, str]]]:
+        """(identifier, rights) pairs, the owner first."""
+
+    def set_acl(self, user: Principal, name: str, identifier: str, rights: str) -> Deferred[None]:
+        """Apply ``+rights``, ``-rights`` or replace with ``rights``."""
+
+    def delete_acl(self, user: Principal, name: str, identifier: str) -> Deferred[None]: ...
+
+    def list_rights(self, user: Principal, name: str, identifier: str) -> Deferred[RightsInfo]: ...
+
+    def my_rights(self, user: Principal, name: str) -> Deferred[str]: ...

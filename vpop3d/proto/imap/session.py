@@ -23,11 +23,11 @@ from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 
 from vpop3d import __version__
-from vpop3d.core import imapsearch, imapthread, mime, sasl, utf7
+from vpop3d.core import imaprights, imapsearch, imapthread, mime, sasl, utf7
 from vpop3d.core.reply import LoginFailed, ReplyError
 from vpop3d.core.seqset import SeqSet
 from vpop3d.ports import Authenticator, LoginContext, Principal
-from vpop3d.proto.imap import fetch
+from vpop3d.proto.imap import fetch, searchres
 from vpop3d.proto.imap.grammar import (
     Append,
     Authenticate,
@@ -39,22 +39,27 @@ from vpop3d.proto.imap.grammar import (
     Copy,
     Create,
     Delete,
+    DeleteAcl,
     Enable,
     Expunge,
     Fetch,
+    GetAcl,
     GetQuota,
     GetQuotaRoot,
     Id,
     Idle,
     List,
+    ListRights,
     Login,
     Logout,
+    MyRights,
     Namespace,
     Noop,
     QResync,
     Rename,
     Search,
     Select,
+    SetAcl,
     SetQuota,
     Sort,
     StartTLS,
@@ -63,12 +68,14 @@ from vpop3d.proto.imap.grammar import (
     Subscribe,
     Tagged,
     Unselect,
+    is_saved_result,
     render_uid_set,
 )
 from vpop3d.proto.imap.grammar import Thread as ThreadCommand
 from vpop3d.proto.imap.mailbox import (
     DELIMITER,
     SYSTEM_FLAGS,
+    FolderAccess,
     FolderInfo,
     MailboxError,
     MailStore,
@@ -159,6 +166,7 @@ class _View:
         snap = folder.snapshot
         self.folder = folder
         self.read_only = snap.read_only
+        self.rights = snap.rights  # RFC 4314 rights on a shared folder; None: all
         self.uids: list[int] = [m.uid for m in snap.messages]
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in snap.messages}
         self.modseq: dict[int, int] = {m.uid: m.modseq for m in snap.messages}
@@ -171,8 +179,22 @@ class _View:
             self.keywords.update(f for f in flags if f[:1] != "\\")
         self.announced: set[str] = set(snap.keywords)
         self.pending_expunge: set[int] = set()
+        self.saved: list[int] = []  # RFC 5182 "$": UIDs of the last SEARCH RETURN (SAVE)
         self.dirty = False
         self.unwatch: Callable[[], None] = lambda: None
+
+    def may(self, right: str) -> bool:
+        """True when the user holds the RFC 4314 ``right`` on this folder."""
+        return self.rights is None or right in self.rights
+
+    def permanent_flags(self, flags: Sequence[str]) -> str:
+        """PERMANENTFLAGS: only what this user may change (RFC 4314 §4 SELECT)."""
+        if self.read_only:
+            return ""
+        if self.rights is None:
+            return " ".join([*flags, "\\*"])
+        allowed = [f for f in flags if self.may(imaprights.right_for_flag(f))]
+        return " ".join(allowed + (["\\*"] if self.may("w") else []))
 
     def msn_of(self, uid: int) -> int:
         """Message sequence number of a UID in the view (binary search)."""
@@ -180,6 +202,8 @@ class _View:
 
     def resolve(self, messages: SeqSet, by_uid: bool) -> list[tuple[int, int]]:
         """(msn, uid) pairs named by a sequence set, ascending."""
+        if is_saved_result(messages):  # RFC 5182 §2: expunged ones have dropped out
+            return [(self.msn_of(uid), uid) for uid in self.saved if uid in self.flags]
         count = len(self.uids)
         if by_uid:
             largest = self.uids[-1] if self.uids else 0
@@ -249,6 +273,11 @@ _AUTH = _ANY | {
     GetQuotaRoot,
     SetQuota,
     Compress,
+    GetAcl,
+    SetAcl,
+    DeleteAcl,
+    ListRights,
+    MyRights,
 }
 _SELECTED = (_AUTH - {Enable}) | {
     Check,
@@ -280,6 +309,19 @@ def quote(text: str) -> bytes:
     if data.isascii() and b"\r" not in data and b"\n" not in data and len(data) < 1000:
         return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return b"{%d}\r\n" % len(data) + data
+
+
+_ATOM_SPECIALS = frozenset('(){ %*"\\]')
+
+
+def astring(text: str) -> bytes:
+    """An atom when ``text`` is one (RFC 3501 §9 astring), else a quoted string or literal.
+
+    ACL identifiers and rights go out bare, as clients that split ACL lines expect.
+    """
+    if text and text.isascii() and all(" " < c < "\x7f" and c not in _ATOM_SPECIALS for c in text):
+        return text.encode()
+    return quote(text)
 
 
 def mailbox_name(name: str, utf8: bool = False) -> bytes:
@@ -351,6 +393,7 @@ class IMAPSession:
         self.condstore = False
         self.utf8 = False  # RFC 6855: ENABLE UTF8=ACCEPT
         self.qresync = False  # RFC 7162 §3.2.3: ENABLE QRESYNC
+        self.rev2 = False  # RFC 9051: ENABLE IMAP4rev2 switched the session to rev2 rules
         self.compressed = False  # RFC 4978: COMPRESS DEFLATE is in force
         self.view: _View | None = None
         self.failed_logins = 0
@@ -381,6 +424,11 @@ class IMAPSession:
             GetQuota: self._getquota,
             GetQuotaRoot: self._getquotaroot,
             SetQuota: self._setquota,
+            GetAcl: self._getacl,
+            SetAcl: self._setacl,
+            DeleteAcl: self._deleteacl,
+            ListRights: self._listrights,
+            MyRights: self._myrights,
             Check: self._noop,
             Close: self._close,
             Unselect: self._unselect,
@@ -418,7 +466,7 @@ class IMAPSession:
     def capabilities(self) -> list[str]:
         """RFC 3501 §7.2.1 capability list for the current state."""
         literal = "LITERAL+" if self.config.literal_plus else "LITERAL-"  # RFC 7888
-        caps = ["IMAP4rev1", "SASL-IR", literal, "ID", "ENABLE"]
+        caps = ["IMAP4rev1", "IMAP4rev2", "SASL-IR", literal, "ID", "ENABLE"]
         if self.config.idle_enabled:
             caps.append("IDLE")
         if self.state is State.NOT_AUTHENTICATED:
@@ -449,9 +497,14 @@ class IMAPSession:
                 "STATUS=SIZE",
                 "UTF8=ACCEPT",
                 "COMPRESS=DEFLATE",
+                "BINARY",  # RFC 3516
+                "LIST-EXTENDED",  # RFC 5258
+                "SEARCHRES",  # RFC 5182
             ]
             if self.user is not None and self.user.is_admin:
                 caps.append("QUOTASET")  # RFC 9208: only who may SETQUOTA
+            if isinstance(self.store, FolderAccess):
+                caps += ["ACL", "RIGHTS=texk"]  # RFC 4314 §2, §3
         return caps
 
     def _plaintext_allowed(self) -> bool:
@@ -588,13 +641,15 @@ class IMAPSession:
                 view.flags[meta.uid] = meta.flags
                 view.modseq[meta.uid] = meta.modseq
             view.highest_modseq = max(view.highest_modseq, delta.highest_modseq)
-            view.recent.update(uid for uid in delta.recent if uid in view.flags)
+            if not self.rev2:
+                view.recent.update(uid for uid in delta.recent if uid in view.flags)
         if allow_expunge and view.pending_expunge:
             self.write(view.expunge_lines(list(view.pending_expunge)))
             view.pending_expunge.clear()
         if arrived:
             self.write(b"* %d EXISTS\r\n" % len(view.uids))
-            self.write(b"* %d RECENT\r\n" % len(view.recent))
+            if not self.rev2:  # RFC 9051 has no \Recent and no RECENT response
+                self.write(b"* %d RECENT\r\n" % len(view.recent))
         self._announce_keywords(view)
         for uid in changed:
             if uid in view.flags and uid not in view.pending_expunge:
@@ -609,7 +664,7 @@ class IMAPSession:
     def _write_flags(self, view: _View) -> None:
         keywords = sorted(view.keywords)
         self.untagged("FLAGS (" + " ".join([*SYSTEM_FLAGS, *keywords]) + ")")
-        permanent = "" if view.read_only else " ".join([*SYSTEM_FLAGS, *keywords, "\\*"])
+        permanent = view.permanent_flags([*SYSTEM_FLAGS, *keywords])
         self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
 
     # ------------------------------------------------------------- any state
@@ -760,12 +815,19 @@ class IMAPSession:
         snap = folder.snapshot
         flags = list(SYSTEM_FLAGS) + sorted(view.keywords)
         self.untagged("FLAGS (" + " ".join(flags) + ")")
-        self.write(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(view.uids), len(view.recent)))
-        for msn, uid in enumerate(view.uids, start=1):
+        if self.rev2:
+            # RFC 9051 §6.3.2: no RECENT, no UNSEEN code, and a LIST response for the name
+            view.recent.clear()
+            self.write(b"* %d EXISTS\r\n" % len(view.uids))
+            self.write(b'* LIST () "/" ' + mailbox_name(snap.name, utf8=True) + b"\r\n")
+        else:
+            self.write(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(view.uids), len(view.recent)))
+        unseen = enumerate([] if self.rev2 else view.uids, start=1)
+        for msn, uid in unseen:
             if "\\Seen" not in view.flags[uid]:
                 self.untagged(f"OK [UNSEEN {msn}] First unseen message")
                 break
-        permanent = "" if view.read_only else " ".join([*flags, "\\*"])
+        permanent = view.permanent_flags(flags)
         self.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
         self.untagged(f"OK [UIDVALIDITY {snap.uidvalidity}] UIDs valid")
         self.untagged(f"OK [UIDNEXT {snap.uidnext}] Predicted next UID")
@@ -839,6 +901,8 @@ class IMAPSession:
             await self._safe_sync(allow_expunge=True)
             self._done(tag, f"{verb} completed")
             return None
+        if command.extended:
+            return await self._list_extended(tag, command)
         pattern = command.reference + command.pattern
         folders = await self.store.list_folders(self._principal())
         existing = {f.name: f for f in folders}
@@ -894,6 +958,49 @@ class IMAPSession:
             has = any(other.startswith(prefix) for other in all_names)
             attributes.append("\\HasChildren" if has else "\\HasNoChildren")
         return attributes
+
+    async def _list_extended(self, tag: str, command: List) -> Outcome | None:
+        """RFC 5258 LIST: several patterns, SUBSCRIBED selection and return options."""
+        user = self._principal()
+        existing = {f.name: f for f in await self.store.list_folders(user)}
+        subscribed = set(await self.store.subscriptions(user))
+        patterns = [command.reference + p for p in (command.pattern, *command.more_patterns)]
+
+        def matched(name: str) -> bool:
+            return any(list_matches(p, name) for p in patterns if p)
+
+        rows: dict[str, list[str]] = {}
+        childinfo: set[str] = set()
+        if command.subscribed:
+            for name in subscribed:
+                if matched(name):
+                    rows[name] = self._attributes(name, existing, set(existing), lsub=False)
+                elif command.recursive:
+                    # RFC 5258 CHILDINFO: a matching ancestor reports its subscribed descendant.
+                    parts = name.split(DELIMITER)
+                    for depth in range(1, len(parts)):
+                        parent = DELIMITER.join(parts[:depth])
+                        if matched(parent):
+                            childinfo.add(parent)
+            for parent in childinfo - set(rows):
+                rows[parent] = self._attributes(parent, existing, set(existing), lsub=False)
+        else:
+            for pattern in patterns:
+                if pattern:
+                    rows.update(self._list_rows(pattern, list(existing), existing, False))
+        for name, attributes in sorted(rows.items(), key=lambda r: (r[0] != "INBOX", r[0])):
+            if command.special_use and not any(a in _SPECIAL_USE for a in attributes):
+                continue
+            if (command.subscribed or command.return_subscribed) and name in subscribed:
+                attributes = [*attributes, "\\Subscribed"]
+            extra = b' ("CHILDINFO" ("SUBSCRIBED"))' if name in childinfo else b""
+            line = b"* LIST (" + " ".join(attributes).encode() + b') "/" '
+            self.write(line + mailbox_name(name, self.utf8) + extra + b"\r\n")
+            if command.status and name in existing and "\\Noselect" not in attributes:
+                await self._write_status(name, command.status)  # RFC 5819
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "LIST completed")
+        return None
 
     async def _status(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Status)
@@ -957,8 +1064,10 @@ class IMAPSession:
         return None
 
     async def _namespace(self, tag: str, command: Command) -> Outcome | None:
-        # Spec seed-1 §11.3: empty personal namespace ("Root Folder Path" blank).
-        self.untagged('NAMESPACE (("" "/")) NIL NIL')
+        # Spec seed-1 §11.3: empty personal namespace ("Root Folder Path" blank);
+        # RFC 2342 other users' namespace where folders can be shared (RFC 4314).
+        others = '(("#users/" "/"))' if isinstance(self.store, FolderAccess) else "NIL"
+        self.untagged(f'NAMESPACE (("" "/")) {others} NIL')
         await self._safe_sync(allow_expunge=True)
         self._done(tag, "NAMESPACE completed")
         return None
@@ -1019,15 +1128,85 @@ class IMAPSession:
         self._done(tag, "SETQUOTA completed")
         return None
 
+    # ------------------------------------------------------------- RFC 4314 ACL
+
+    def _access(self) -> FolderAccess:
+        if not isinstance(self.store, FolderAccess):
+            raise _bad("ACL is not supported here")
+        return self.store
+
+    async def _getacl(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, GetAcl)
+        entries = await self._access().get_acl(self._principal(), command.mailbox)
+        body = b"".join(b" " + astring(who) + b" " + astring(rights) for who, rights in entries)
+        self.write(b"* ACL " + mailbox_name(command.mailbox, self.utf8) + body + b"\r\n")
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "GETACL completed")
+        return None
+
+    async def _setacl(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, SetAcl)
+        try:
+            imaprights.parse_change(command.rights)
+        except imaprights.RightsError as err:
+            # RFC 4314 §3.1: an unknown right fails the command, never ignored
+            raise _bad(f"{err}; rights are {imaprights.ALL} (and obsolete c, d)") from None
+        access = self._access()
+        await access.set_acl(self._principal(), command.mailbox, command.identifier, command.rights)
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "SETACL completed")
+        return None
+
+    async def _deleteacl(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, DeleteAcl)
+        await self._access().delete_acl(self._principal(), command.mailbox, command.identifier)
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "DELETEACL completed")
+        return None
+
+    async def _listrights(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, ListRights)
+        info = await self._access().list_rights(
+            self._principal(), command.mailbox, command.identifier
+        )
+        groups = b"".join(b" " + astring(group) for group in info.optional)
+        self.write(
+            b"* LISTRIGHTS "
+            + mailbox_name(command.mailbox, self.utf8)
+            + b" "
+            + astring(command.identifier)
+            + b" "
+            + astring(info.required)
+            + groups
+            + b"\r\n"
+        )
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "LISTRIGHTS completed")
+        return None
+
+    async def _myrights(self, tag: str, command: Command) -> Outcome | None:
+        assert isinstance(command, MyRights)
+        rights = await self._access().my_rights(self._principal(), command.mailbox)
+        name = mailbox_name(command.mailbox, self.utf8)
+        self.write(b"* MYRIGHTS " + name + b" " + astring(rights) + b"\r\n")
+        await self._safe_sync(allow_expunge=True)
+        self._done(tag, "MYRIGHTS completed")
+        return None
+
     async def _enable(self, tag: str, command: Command) -> Outcome | None:
         assert isinstance(command, Enable)
-        known = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT")
+        known = ("CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2")
         enabled = [n for n in command.capabilities if n in known]
         if "CONDSTORE" in enabled or "QRESYNC" in enabled:
             self._enable_condstore()  # RFC 7162 §3.2.3: QRESYNC implies CONDSTORE
         if "QRESYNC" in enabled:
             self.qresync = True
         if "UTF8=ACCEPT" in enabled:
+            self.utf8 = True
+        if "IMAP4REV2" in enabled:
+            enabled = [n if n != "IMAP4REV2" else "IMAP4rev2" for n in enabled]
+            # RFC 9051 §6.3.1: from now on rev2 rules, with UTF-8 mailbox names (§5.1)
+            self.rev2 = True
             self.utf8 = True
         self.untagged("ENABLED" + "".join(f" {name}" for name in enabled))
         self._done(tag, "ENABLE completed")
@@ -1037,8 +1216,9 @@ class IMAPSession:
 
     async def _close(self, tag: str, command: Command) -> Outcome | None:
         view = self._selected()
-        if not view.read_only:
+        if not view.read_only and view.may("e"):
             # RFC 3501 §6.4.2: expunge silently, no EXPUNGE responses
+            # (RFC 4314 §4: without "e" CLOSE just closes)
             await view.folder.expunge(None)
         self._leave_folder()
         self._done(tag, "CLOSE completed")
@@ -1054,6 +1234,8 @@ class IMAPSession:
         view = self._selected()
         if view.read_only:
             raise _no("Mailbox is read-only", "READ-ONLY")
+        if not view.may("e"):
+            raise _no("You may not expunge this mailbox", "NOPERM")  # RFC 4314 §4
         uids = None
         if command.uids is not None:
             uids = [uid for _, uid in view.resolve(command.uids, by_uid=True)]
@@ -1093,7 +1275,8 @@ class IMAPSession:
             since = command.changed_since
             targets = [(msn, uid) for msn, uid in targets if view.modseq.get(uid, 0) > since]
         need = fetch.need_of(command.items)
-        seen = fetch.sets_seen(command.items) and not view.read_only
+        # RFC 4314 §4 FETCH: \Seen is set only for holders of the "s" right.
+        seen = fetch.sets_seen(command.items) and not view.read_only and view.may("s")
         modseq = wants_modseq
         items = fetch.with_implicit(command.items, command.uid, seen_set=False, modseq=modseq)
         # RFC 7162 §3.1: once enabled, an implicit \Seen change reports UID and MODSEQ.
@@ -1249,6 +1432,10 @@ class IMAPSession:
         return None
 
     async def _search(self, tag: str, command: Command) -> Outcome | None:
+        view = self._selected()
+        command = searchres.bind(command, view.saved)
+        if searchres.saves(command):
+            view.saved = []  # RFC 5182: a SAVE that fails leaves "$" empty
         release = await self.channel.acquire("search")
         if release is None:
             raise _no("Too many concurrent searches - try again later", "LIMIT")
@@ -1293,10 +1480,13 @@ class IMAPSession:
             self.write(b"* THREAD" + (b" " + data if data else b"") + b"\r\n")
         else:
             hits = [number(c) for c in found]
+            if searchres.saves(command) and self.view is view:
+                view.saved = searchres.saved_uids(command.returns or (), [c.uid for c in found])
+            returns = searchres.reported(command.returns, self.rev2)
             # RFC 7162 §3.1.5: a MODSEQ search reports the highest MODSEQ of the matches.
-            if command.returns is not None:
-                self.untagged(esearch(tag, command.uid, command.returns, hits, top, uses_modseq))
-            else:
+            if returns:
+                self.untagged(esearch(tag, command.uid, returns, hits, top, uses_modseq))
+            elif returns is None:
                 suffix = f" (MODSEQ {top})" if uses_modseq and hits else ""
                 self.untagged("SEARCH" + "".join(f" {n}" for n in hits) + suffix)
         await self._safe_sync(allow_expunge=command.uid)
