@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IProtocolFactory
 from vpop3d.app.collectors import CollectorRunner
 from vpop3d.app.collectorservice import CollectorService
 from vpop3d.config import ListenerSpec
+from vpop3d.proto.smtp.server import SMTPServerFactory
 from vpop3d.wiring_delivery import shared_delivery, shared_router
 
 if TYPE_CHECKING:
@@ -40,6 +41,16 @@ def _odmr_smtp_factory(context: ServerContext) -> IProtocolFactory:
     return build_smtp_factory(context, spec)
 
 
+def _inbound_smtp_sessions(context: ServerContext) -> int:
+    """Open sessions on every SMTP listener: the feed collector's "wait N seconds" ends
+    early once the ISP's delivery session has come and gone."""
+    return sum(
+        factory.connection_count
+        for name, factory in context.extras.items()
+        if name.startswith("listener.") and isinstance(factory, SMTPServerFactory)
+    )
+
+
 def shared_collector_runner(context: ServerContext) -> CollectorRunner:
     def kick() -> None:
         found = context.extras.get("queue.kick")
@@ -58,6 +69,7 @@ def shared_collector_runner(context: ServerContext) -> CollectorRunner:
             hostname=context.config.hostname,
             queue_kick=kick,
             smtp_factory=_odmr_smtp_factory(context),
+            inbound_sessions=lambda: _inbound_smtp_sessions(context),
         )
 
     return cast(CollectorRunner, context.shared("collector_runner", make))

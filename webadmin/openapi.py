@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vpop3d import __version__
+from webadmin import views_collectors as collectors
+from webadmin import views_sharing as sharing
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -474,11 +476,13 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"basic": []}, {"session": []}],
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | collectors.OPENAPI_SCHEMAS | sharing.OPENAPI_SCHEMAS,
             "securitySchemes": {
                 "basic": {"type": "http", "scheme": "basic"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "vpop3d_session"},
             },
         },
-        "paths": _paths(),
+        "paths": _paths()
+        | collectors.openapi_paths(_op, _json, _errors, _path_param)
+        | sharing.openapi_paths(_op, _json, _errors, _path_param),
     }

@@ -14,7 +14,7 @@ from klein import Klein
 from sqlalchemy import Connection
 from twisted.web.server import Request
 
-from vpop3d.app import accounts
+from vpop3d.app import accounts, shareadmin
 from vpop3d.app.usergrid import FilterError, UserQuery, query_users
 from vpop3d.store import groups, queue, users
 from vpop3d.store.rows import Group
@@ -175,6 +175,7 @@ def register(app: Klein, web: Web) -> None:
             user=user,
             groups=all_groups,
             secondary=secondary,
+            shares=await web.db.read(shareadmin.for_user, user.id),
             error=error,
             section="users",
         )

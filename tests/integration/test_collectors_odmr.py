@@ -217,7 +217,7 @@ async def test_smtp_feed_collector_sends_etrn(stack: Stack) -> None:
         )  # fmt: skip
         collector = stack.db.run_sync(
             repo.add, "feed", kind="smtp-feed", etrn_server=f"127.0.0.1:{number}",
-            etrn_argument="mydomain",
+            etrn_argument="mydomain", wait_seconds=0,
         )  # fmt: skip
         result = await runner.run(collector)
     finally:

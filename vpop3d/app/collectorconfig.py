@@ -44,6 +44,7 @@ class CollectorConfig:
     error_address: str = ""
     etrn_server: str = ""
     etrn_argument: str = ""
+    wait_seconds: int = 0  # Incoming SMTP Mail Feed: stay up to N s after ETRN (seed-3 §8)
     odmr_domains: str = ""
 
 
@@ -79,6 +80,7 @@ def config_from_row(row: dict[str, Any]) -> CollectorConfig:
         error_address=str(row["error_address"]),
         etrn_server=str(row["etrn_server"]),
         etrn_argument=str(row["etrn_argument"]),
+        wait_seconds=max(int(row.get("wait_seconds") or 0), 0),
         odmr_domains=str(row["odmr_domains"]),
     )
 

@@ -10,6 +10,11 @@ any point re-downloads nothing that was stored and loses nothing that was not.
 
 Unroutable mail goes to the Routing Errors target (default: the Main
 Administrator), never dropped unless the collector says Ignore (seed-3 §6).
+
+Download Rules that keep a message at the server remember it on the Messages tab:
+Ignore and Reject (after one failure report to the sender) until Leave on Server
+expires; Query (after one notice to the recipients) until the administrator presses
+Download or Delete there, or the Query Download Delay expires (seed-3 §4.3, §4.6).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -29,6 +35,7 @@ from twisted.logger import Logger
 
 from vpop3d.app import etrn
 from vpop3d.app.collectorconfig import CollectorConfig, RunResult, config_from_row
+from vpop3d.app.collectornotices import CollectorNotices
 from vpop3d.app.collectorroute import drop_mbox_from
 from vpop3d.app.collectorrouting import MAIN_ADMIN, DownloadRouter, Routed
 from vpop3d.app.delivery import Delivery, DeliveryPlan, DeliverySpool
@@ -37,7 +44,7 @@ from vpop3d.app.etrn import ETRNError
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.app.odmr import ATRNError
 from vpop3d.app.routing import Router
-from vpop3d.core.mapping import Source
+from vpop3d.core.mapping import LocalDomains, Source
 from vpop3d.core.message import header_values, return_path_header, scan_headers
 from vpop3d.core.mime import analyse
 from vpop3d.ports import ChangeNotifier, MailboxChanged
@@ -54,8 +61,17 @@ __all__ = ["COLLECT_NOW", "CollectorConfig", "CollectorRunner", "RunResult", "co
 
 DAY = 86400.0
 LEASE_TTL = 900.0
-# Actions that need notices or replies we do not send yet: the message stays (Ignore).
-UNSUPPORTED_ACTIONS = {"query", "redirect-query", "copy-query", "reject"}
+# Query actions (seed-3 §4.3, §4.6): the message stays at the server and its recipients
+# are told; the administrator decides on the Messages tab (Download sets the Get flag,
+# Delete the Del flag). Without a decision it is deleted after the Query Download Delay.
+QUERY_ACTIONS = {"query", "redirect-query", "copy-query"}
+# What a granted query does instead (the rule's Orig/Targets/both, §4.3).
+GRANTED = {"query": "download", "redirect-query": "redirect", "copy-query": "copy"}
+# Deletion notices (§4.3 Delete and Warn ...): to Orig, Targets, or both.
+WARNINGS = {"delete-and-warn", "delete-and-warn-other", "delete-and-copy-warning"}
+# Messages tab states of messages a rule left at the server without downloading them.
+HELD = {"ignored", "queried", "rejected"}
+QUERY_DELAY_DAYS = "collectors.query_download_delay_days"  # "Query Download Delay", 14
 COLLECT_NOW = "collectors.collect_now."  # + id: UNIX time of a "collect now" request
 TOO_BIG_TARGET = "collectors.too_big_target"  # message target "pop3downloadtoobig"
 _BOUNDARY = b"=_vpop3d-routing-error"
@@ -82,6 +98,7 @@ class CollectorRunner:
         timeout: float = 60.0,
         now: Any = None,
         smtp_factory: Any = None,
+        inbound_sessions: Callable[[], int] | None = None,
     ) -> None:
         self._db = database
         self._blobs = blob_store
@@ -97,6 +114,7 @@ class CollectorRunner:
         self._now = now or reactor.seconds
         self._routing = DownloadRouter(router, settings)
         self._smtp_factory = smtp_factory  # our SMTP server, for ATRN turn-around
+        self._inbound = inbound_sessions  # open inbound SMTP sessions (feed "wait N s")
         self._running: dict[int, Deferred[RunResult]] = {}
         self._owner = f"collector-{secrets.token_hex(6)}"
 
@@ -151,13 +169,7 @@ class CollectorRunner:
             if config.kind == "pop3":
                 await self._pop3(config, result)
             elif config.kind == "smtp-feed":
-                result.text = await etrn.send_etrn(
-                    self._reactor,
-                    config.etrn_server,
-                    config.etrn_argument,
-                    helo=self._hostname,
-                    timeout=self._timeout,
-                )
+                result.text = await self._feed(config)
             elif config.kind == "odmr" and self._smtp_factory is not None:
                 from vpop3d.app.odmr import ODMR_PORT, run_atrn
 
@@ -194,6 +206,25 @@ class CollectorRunner:
             self._log.warn("collector {name}: {text}", name=config.name, text=result.text)
         await self._db.write(repo.record_result, collector_id, result.text, self._now())
         return result
+
+    async def _feed(self, config: CollectorConfig) -> str:
+        """Incoming SMTP Mail Feed (seed-3 §8): ETRN if configured, then keep the run
+        open up to "wait N seconds" so the ISP can deliver before we move on."""
+        parts: list[str] = []
+        if config.etrn_server or config.etrn_argument:
+            parts.append(
+                await etrn.send_etrn(
+                    self._reactor,
+                    config.etrn_server,
+                    config.etrn_argument,
+                    helo=self._hostname,
+                    timeout=self._timeout,
+                )
+            )
+        if config.wait_seconds > 0:
+            waited = await etrn.wait_for_feed(self._clock, config.wait_seconds, self._inbound)
+            parts.append(waited if parts else f"OK: {waited}")
+        return "; ".join(parts) or "OK: nothing to do (no ETRN server, no wait)"
 
     async def _connect(self, config: CollectorConfig) -> POP3Client:
         client = POP3Client(self._clock, self._timeout)
@@ -291,6 +322,13 @@ class CollectorRunner:
                 else:
                     result.skipped += 1
                 continue
+            if state is not None and state["disposition"] in HELD and not state["get_flag"]:
+                # Ignore/Reject: removed after LoS days; Query: after QDD (seed-3 §4.3).
+                if self._held_due(state, config, now):
+                    to_delete.append((number, key))
+                else:
+                    result.skipped += 1
+                continue
             if config.max_messages and result.downloaded >= config.max_messages:
                 result.skipped += 1
                 continue
@@ -303,18 +341,20 @@ class CollectorRunner:
                     await self._db.write(repo.set_disposition, config.id, key, "too_big")
                 result.skipped += 1
                 continue
-            if state is not None and state["disposition"] == "ignored" and not state["get_flag"]:
-                if self._due(state, config, now):  # Ignore: removed after LoS days (§4.3)
-                    to_delete.append((number, key))
-                continue
             verdict: Verdict | None = None
-            if config.use_rules and not (state is not None and state["get_flag"]):
-                verdict = await self._rules(client, config, number, size, rules)
+            getting = state is not None and bool(state["get_flag"])
+            granted = getting and state is not None and state["disposition"] == "queried"
+            if config.use_rules and (granted or not getting):
+                remembered = key if have_uidl else ""
+                verdict = await self._rules(
+                    client, config, number, size, rules, remembered, granted
+                )
                 if not verdict.downloads:
                     if verdict.delete_now:
                         to_delete.append((number, key))
                     elif have_uidl:
-                        await self._db.write(repo.set_disposition, config.id, key, "ignored")
+                        held = _held_disposition(verdict.action)
+                        await self._db.write(repo.set_disposition, config.id, key, held)
                     result.skipped += 1
                     continue
             stored = await self._download(client, config, number, key, seen_hashes, result, verdict)
@@ -339,6 +379,16 @@ class CollectorRunner:
         ids = {int(i) for row in known.values() for i in str(row["message_ids"]).split() if i}
         found: set[int] = await self._db.read(repo.existing_messages, ids)
         return found
+
+    def _held_due(self, state: dict[str, Any], config: CollectorConfig, now: float) -> bool:
+        """Is a rule-held message due for removal? A query waits for the Query Download
+        Delay (default 14 days, overriding a shorter Leave on Server, seed-6 L10963);
+        Ignore and Reject follow Leave on Server, counted from first sight (§3.4)."""
+        if state["disposition"] == "queried":
+            delay = max(float(self._settings.get(QUERY_DELAY_DAYS, 14) or 0), 0.0)
+            days = max(delay, float(config.leave_days))
+            return bool(now - float(state["first_seen"]) >= days * DAY)
+        return self._due(state, config, now)
 
     @staticmethod
     def _due(state: dict[str, Any], config: CollectorConfig, now: float) -> bool:
@@ -408,9 +458,20 @@ class CollectorRunner:
         return True
 
     async def _rules(
-        self, client: POP3Client, config: CollectorConfig, number: int, size: int, rules: list[Rule]
+        self,
+        client: POP3Client,
+        config: CollectorConfig,
+        number: int,
+        size: int,
+        rules: list[Rule],
+        key: str = "",
+        granted: bool = False,
     ) -> Verdict:
-        """TOP n 0, compute the recipients, run the Download Rules (seed-3 §4)."""
+        """TOP n 0, compute the recipients, run the Download Rules (seed-3 §4), and send
+        the notices the action calls for (query, deletion warning, reject DSN).
+
+        ``granted``: the administrator pressed Download for a queried message, so a
+        query action now downloads to whom it would have asked (§4.6)."""
         head = await client.top(number, 0)
         headers = scan_headers(head)
         routed = await self._routing.route(config, headers)
@@ -435,13 +496,53 @@ class CollectorRunner:
                 action=verdict.action,
                 n=number,
             )
-        if verdict.action in UNSUPPORTED_ACTIONS:
+        if granted:
+            if verdict.action in GRANTED:
+                verdict.action = GRANTED[verdict.action]
+            elif not verdict.downloads:  # the rules changed since: the decision stands
+                verdict = Verdict(rule=verdict.rule)
+            return verdict
+        if not key and (verdict.action in QUERY_ACTIONS or verdict.action == "reject"):
+            # Without UIDL nothing remembers the message: its notice would repeat at
+            # every run. Leave it on the server untouched instead (Ignore).
             self._log.warn(
-                "download rule action {action} is not implemented: the message is left "
-                "on the server (treated as Ignore)",
+                "collector {name}: {action} needs a server with UIDL; message {n} is "
+                "left on the server (Ignore)",
+                name=config.name,
                 action=verdict.action,
+                n=number,
             )
+            verdict.action = "ignore"
+            return verdict
+        snapshot = await self._router.snapshot()
+        notices = CollectorNotices(
+            self._delivery,
+            self._db,
+            self._blobs,
+            self._hostname,
+            local_domains=LocalDomains.of(
+                snapshot.domains.entries + LocalDomains.parse(config.accepted_domains).entries
+            ),
+            collector_id=config.id,
+        )
+        when = self._now()
+        if verdict.action in QUERY_ACTIONS:
+            to = await self._qualify(_notice_recipients(verdict, routed.recipients))
+            delay = int(float(self._settings.get(QUERY_DELAY_DAYS, 14) or 0))
+            await notices.query(config, key, head, to, verdict.rule, delay, when)
+        elif verdict.action in WARNINGS:
+            to = await self._qualify(_notice_recipients(verdict, routed.recipients))
+            await notices.deleted(config, head, to, verdict.rule, when)
+        elif verdict.action == "reject":
+            await notices.reject(config, head, routed.sender, routed.recipients, verdict, when)
         return verdict
+
+    async def _qualify(self, names: list[str]) -> list[str]:
+        """Local names (``fred``, a rule's ``fred Customers`` target) as addresses."""
+        if all("@" in name for name in names):
+            return names
+        snapshot = await self._router.snapshot()
+        return [name if "@" in name else f"{name}@{snapshot.default_domain}" for name in names]
 
     # ------------------------------------------------------------ storing
 
@@ -630,6 +731,24 @@ class CollectorRunner:
             f"Received: from {config.server} (POP3 account {user})\r\n"
             f"\tby {self._hostname} with POP3 id {queue_id};\r\n\t{when}\r\n"
         ).encode()
+
+
+def _held_disposition(action: str) -> str:
+    """The Messages tab state of a message a rule left at the server (seed-3 §7)."""
+    if action in QUERY_ACTIONS:
+        return "queried"
+    return "rejected" if action == "reject" else "ignored"
+
+
+def _notice_recipients(verdict: Verdict, orig: list[str]) -> list[str]:
+    """Orig, Targets or both, by the action's family (seed-3 §4.3)."""
+    targets = [t.split()[0] for t in verdict.targets.split(",") if t.split()]
+    action = verdict.action
+    if action.startswith("redirect") or action == "delete-and-warn-other":
+        return targets
+    if action.startswith("copy") or action == "delete-and-copy-warning":
+        return list(dict.fromkeys([*orig, *targets]))
+    return list(orig)
 
 
 def _gone_locally(state: dict[str, Any], still_here: set[int], config: CollectorConfig) -> bool:

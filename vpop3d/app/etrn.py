@@ -8,9 +8,10 @@ Last connection result ``Error from remote server on "ETRN x" -> <reply>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import endpoints
+from twisted.internet import endpoints, task
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
@@ -24,7 +25,7 @@ def _abort(transport: object) -> None:
         abort()
 
 
-__all__ = ["ETRNError", "ETRNSession", "parse_host_port", "send_etrn"]
+__all__ = ["ETRNError", "ETRNSession", "parse_host_port", "send_etrn", "wait_for_feed"]
 
 ETRN_OK = {250, 251, 252, 253}  # RFC 1985 §5
 
@@ -143,3 +144,39 @@ async def send_etrn(
     except Exception as exc:
         raise ETRNError(f"cannot connect to {host}:{port}: {exc}") from exc
     return await session.done
+
+
+MAX_OVERTIME = 600.0  # an inbound session still running at N s is waited for this long
+
+
+async def wait_for_feed(
+    clock: Any,
+    seconds: float,
+    inbound: Callable[[], int] | None = None,
+    *,
+    poll: float = 1.0,
+) -> str:
+    """ "Wait for up to N seconds for an incoming SMTP connection" (seed-3 §8 [L5498-5506]).
+
+    Keeps the collector's run (and so its Connection's schedule slot) open for at
+    least ``seconds`` so the ISP can push its mail after ETRN. ``inbound`` counts the
+    SMTP sessions now open on our listener: once one more than at the start has come
+    and gone, the wait ends early (the manual's example: wait 30 s, a session from
+    3 s to 8 s, hang up at 8 s); a session still open at N s is waited for. Without
+    ``inbound`` the whole N seconds pass. Returns a phrase for the Last result.
+    """
+    start = clock.seconds()
+    base = inbound() if inbound is not None else 0
+    came = False
+    while True:
+        elapsed = clock.seconds() - start
+        busy = inbound() > base if inbound is not None else False
+        came = came or busy
+        if came and not busy:
+            break  # the ISP delivered and hung up: no need to stay
+        if elapsed >= seconds and (not busy or elapsed >= seconds + MAX_OVERTIME):
+            break
+        step = poll if busy or came else min(poll, max(seconds - elapsed, 0.0))
+        await task.deferLater(clock, max(step, 0.001), lambda: None)
+    waited = round(clock.seconds() - start)
+    return f"waited {waited} s for incoming SMTP" + (" (a session came in)" if came else "")

@@ -18,19 +18,25 @@ Row = dict[str, Any]
 
 __all__ = [
     "add",
+    "add_rule",
     "by_id",
     "by_name",
+    "forget_uidl",
     "list_all",
     "list_rules",
     "mark_deleted",
     "mark_stored",
     "record_result",
     "remove",
+    "remove_rule",
     "reset_uidls",
+    "rule_by_id",
     "see",
     "set_flags",
+    "set_flags_all",
     "uidls",
     "update_fields",
+    "update_rule",
 ]
 
 
@@ -198,3 +204,37 @@ def existing_messages(conn: Connection, ids: Iterable[int]) -> set[int]:
         query = select(messages.c.id).where(messages.c.id.in_(wanted[start : start + 500]))
         found.update(int(i) for i in conn.execute(query).scalars())
     return found
+
+
+def forget_uidl(conn: Connection, collector_id: int, key: str) -> int:
+    """Forget one Messages tab row: the next run treats that message as new."""
+    result = conn.execute(
+        delete(collector_uidls).where(
+            collector_uidls.c.collector_id == collector_id, collector_uidls.c.uidl == key
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def rule_by_id(conn: Connection, rule_id: int) -> Row | None:
+    query = select(download_rules).where(download_rules.c.id == rule_id)
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def update_rule(conn: Connection, rule_id: int, **fields: Any) -> None:
+    conn.execute(update(download_rules).where(download_rules.c.id == rule_id).values(**fields))
+
+
+def remove_rule(conn: Connection, rule_id: int) -> None:
+    conn.execute(delete(download_rules).where(download_rules.c.id == rule_id))
+
+
+def set_flags_all(conn: Connection, collector_id: int, *, get: bool, dele: bool) -> int:
+    """The Get/Del column headers: set both flags on every row still at the server."""
+    result = conn.execute(
+        update(collector_uidls)
+        .where(collector_uidls.c.collector_id == collector_id, collector_uidls.c.deleted.is_(False))
+        .values(get_flag=get, del_flag=dele)
+    )
+    return int(result.rowcount or 0)
