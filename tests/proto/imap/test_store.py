@@ -56,10 +56,14 @@ def test_keywords_are_stored() -> None:
 
 
 def test_recent_cannot_be_stored() -> None:
-    """\\Recent in a STORE is ignored (RFC 3501 §2.3.2)."""
+    """\\Recent in a STORE or APPEND is BAD and changes nothing (RFC 3501 §2.3.2)."""
     client = _client()
-    client.send("a1 STORE 1 +FLAGS (\\Recent)")
+    assert client.send("a1 STORE 1 +FLAGS (\\Recent)").startswith("a1 BAD ")
+    assert client.send("a2 STORE 1 FLAGS \\Seen \\Recent").startswith("a2 BAD ")
     assert client.store.folders["INBOX"].messages[1].flags == frozenset()
+    count = len(client.store.folders["INBOX"].messages)
+    assert client.send("a3 APPEND INBOX (\\Recent) {2+}\r\nhi").startswith("a3 BAD ")
+    assert len(client.store.folders["INBOX"].messages) == count
 
 
 def test_store_bad_syntax() -> None:

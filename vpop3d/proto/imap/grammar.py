@@ -699,8 +699,15 @@ class _Scanner:
         while not self.take(b")"):
             if flags:
                 self.sp()
-            flags.append(self.flag())
+            flags.append(self.settable_flag())
         return tuple(flags)
+
+    def settable_flag(self) -> str:
+        """A flag a client may store or append with: never \\Recent (RFC 3501 §2.3.2)."""
+        flag = self.flag()
+        if flag == "\\Recent":
+            raise self.fail("\\Recent is set by the server only")
+        return flag
 
     def flag(self) -> str:
         if self.take(b"\\"):
@@ -1366,9 +1373,9 @@ def _store(s: _Scanner, uid: bool) -> Command:
     if s.peek() == 0x28:
         flags = s.flag_list()
     else:  # RFC 3501 §9 store-att-flags allows a bare flag list
-        names = [s.flag()]
+        names = [s.settable_flag()]
         while s.take(b" "):
-            names.append(s.flag())
+            names.append(s.settable_flag())
         flags = tuple(names)
     return Store(messages, mode, silent, flags, uid, unchanged_since)
 

@@ -931,7 +931,9 @@ class IMAPSession:
         for name in names:
             if list_matches(pattern, name):
                 rows[name] = self._attributes(name, existing, all_names, lsub)
-            # RFC 3501 §6.3.8: with "%", unlisted parent levels show as \Noselect
+                continue
+            # RFC 3501 §6.3.8/§6.3.9: only where the pattern ("%") stops above a name does
+            # its missing (or unsubscribed) parent stand in for it, as \Noselect.
             parts = name.split(DELIMITER)
             for depth in range(1, len(parts)):
                 parent = DELIMITER.join(parts[:depth])
