@@ -78,3 +78,21 @@ async def test_set_quota_and_vanished_history(stack: Stack) -> None:
     assert list(await inbox.vanished(before)) == list(removed)
     assert list(await inbox.vanished(before + 1)) == []
     inbox.close()
+
+
+@ensure_deferred
+async def test_delete_with_inferiors_removes_messages_keeps_children(stack: Stack) -> None:
+    """RFC 3501 §6.3.4: DELETE of a parent drops it and its messages; inferiors stay."""
+    store, fred = await _setup(stack, quota_kb=0)
+    await store.create_folder(fred, "Projects/2026")
+    await store.append(fred, "Projects", _body(10), frozenset(), None)
+    await store.append(fred, "Projects/2026", _body(10), frozenset(), None)
+    await store.delete_folder(fred, "Projects")
+    names = {f.name for f in await store.list_folders(fred)}
+    assert "Projects" not in names
+    assert "Projects/2026" in names
+    assert (await store.status(fred, "Projects/2026")).messages == 1
+    assert (await store.quota(fred)).usage_kb == 1
+    with pytest.raises(MailboxError) as refused:
+        await store.select(fred, "Projects", False)
+    assert refused.value.code == "NONEXISTENT"

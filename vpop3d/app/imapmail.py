@@ -545,10 +545,9 @@ class StoreMailStore(FolderSharing):
             return self.shared_delete(user, name)
 
         def work(conn: Connection) -> int:
+            # RFC 3501 §6.3.4: a mailbox with inferiors may be deleted too; its messages go
+            # and its name stays on as an implied \\Noselect parent of the inferiors.
             folder = _folder(conn, user.user_id, name)
-            prefix = folder.name + DELIMITER
-            if any(f.name.startswith(prefix) for f in folders.list_for_user(conn, user.user_id)):
-                raise MailboxError("Mailbox has inferior mailboxes; delete them first", "INUSE")
             ids = [
                 int(r.id)
                 for r in conn.execute(

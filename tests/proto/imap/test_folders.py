@@ -180,3 +180,33 @@ def test_list_return_special_use_lists_everything() -> None:
     lines = client.lines('a1 LIST "" * RETURN (SPECIAL-USE)')
     assert '* LIST (\\HasNoChildren) "/" "INBOX"' in lines
     assert len(lines) == 7
+
+
+def test_delete_parent_keeps_name_as_noselect() -> None:
+    """DELETE of a mailbox with inferiors succeeds; its name stays as \\Noselect (§6.3.4)."""
+    client = _client()
+    client.send("a0 CREATE Projects/2026")
+    assert client.lines("a1 DELETE Projects") == ["a1 OK DELETE completed"]
+    assert client.lines('a2 LIST "" Proj*') == [
+        '* LIST (\\Noselect \\HasChildren) "/" "Projects"',
+        '* LIST (\\HasNoChildren) "/" "Projects/2026"',
+        "a2 OK LIST completed",
+    ]
+    assert client.send("a3 SELECT Projects").startswith("a3 NO ")
+    assert client.send("a4 DELETE Projects").startswith("a4 NO ")
+
+
+def test_lsub_star_lists_no_unsubscribed_parent() -> None:
+    """LSUB "" * names only subscribed mailboxes; "%" shows the parent as \\Noselect (§6.3.9)."""
+    client = _client()
+    client.send("a0 CREATE Projects/2026")
+    client.send("a1 SUBSCRIBE Projects/2026")
+    assert client.lines('a2 LSUB "" Proj*') == [
+        '* LSUB () "/" "Projects/2026"',
+        "a2 OK LSUB completed",
+    ]
+    assert client.lines('a3 LSUB "" %') == [
+        '* LSUB (\\Noselect) "/" "Projects"',
+        "a3 OK LSUB completed",
+    ]
+    assert client.lines('a4 LSUB "" Projects') == ["a4 OK LSUB completed"]

@@ -931,14 +931,16 @@ class IMAPSession:
         for name in names:
             if list_matches(pattern, name):
                 rows[name] = self._attributes(name, existing, all_names, lsub)
-                continue
-            # RFC 3501 §6.3.8/§6.3.9: only where the pattern ("%") stops above a name does
-            # its missing (or unsubscribed) parent stand in for it, as \Noselect.
+                if lsub:
+                    continue
+            # RFC 3501 §6.3.9: an unsubscribed parent stands in for a subscribed name only
+            # where the pattern ("%") stops above it. §6.3.4/§6.3.8: a missing parent of an
+            # existing mailbox (e.g. one DELETEd with inferiors) is listed as \Noselect.
             parts = name.split(DELIMITER)
             for depth in range(1, len(parts)):
                 parent = DELIMITER.join(parts[:depth])
                 if parent not in rows and list_matches(pattern, parent):
-                    if lsub and parent in names:
+                    if lsub and (parent in names or "%" not in pattern):
                         continue
                     if not lsub and parent in existing:
                         continue
