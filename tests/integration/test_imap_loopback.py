@@ -281,7 +281,8 @@ async def test_folder_management_on_the_store(stack: Stack) -> None:
             out["create"] = a.create("Projects/2026")
             out["list"] = a.list('""', "Projects*")
             out["delete_parent"] = a.delete("Projects")
-            out["rename"] = a.rename("Projects", "Work")
+            out["list_deleted"] = a.list('""', "Projects*")
+            out["rename"] = a.rename("Projects/2026", "Work/2026")
             out["list_after"] = a.list('""', "*")
             out["keywords"] = a.append("Work/2026", "($Label1 \\Flagged)", None, message("kw"))
             b.select("Work/2026")
@@ -309,7 +310,11 @@ async def test_folder_management_on_the_store(stack: Stack) -> None:
         b'(\\HasChildren) "/" "Projects"',
         b'(\\HasNoChildren) "/" "Projects/2026"',
     ]
-    assert got["delete_parent"][0] == "NO"
+    assert got["delete_parent"][0] == "OK"  # RFC 3501 §6.3.4: the name stays, \Noselect
+    assert got["list_deleted"][1] == [
+        b'(\\Noselect \\HasChildren) "/" "Projects"',
+        b'(\\HasNoChildren) "/" "Projects/2026"',
+    ]
     assert got["rename"][0] == "OK"
     assert b'(\\HasNoChildren) "/" "Work/2026"' in got["list_after"][1]
     assert got["keywords"][0] == "OK"
