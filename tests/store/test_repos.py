@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import Connection, select
 
@@ -109,6 +111,29 @@ def test_database_blob_store_round_trip(stack: Stack, tmp_path) -> None:
     blob_id, _ = stack.db.run_sync(store_message, store, spool, [FolderTarget(uid)])
     assert stack.db.read_sync(blobs.read_bytes, store, blob_id) == body
     assert not list((tmp_path / "dbstore" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(("kind", "fsyncs"), [("file", 2), ("database", 0)])
+def test_blob_fsyncs_before_commit(
+    stack: Stack, tmp_path, monkeypatch: pytest.MonkeyPatch, kind: str, fsyncs: int
+) -> None:
+    """A file body is fsynced with its directory; a database body waits for the COMMIT."""
+    store = blobs.make_blob_store(kind, tmp_path / kind)
+    spool = store.new_spool()
+    spool.write(b"Subject: x\r\n\r\nbody\r\n")
+    calls: list[int] = []
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    store.prepare(spool)
+    assert len(calls) == fsyncs
+    uid = stack.add_user("fred")
+    blob_id, _ = stack.db.run_sync(store_message, store, spool, [FolderTarget(uid)])
+    assert stack.db.read_sync(blobs.read_bytes, store, blob_id).endswith(b"body\r\n")
 
 
 def test_lease_excludes_other_owner_until_expiry(stack: Stack) -> None:

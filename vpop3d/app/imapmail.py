@@ -661,7 +661,7 @@ class StoreMailStore(FolderSharing):
         spool = self.blob_store.new_spool()
         try:
             spool.write(message)
-            await self.db.call_in_pool(spool.finish)
+            await self.db.call_in_pool(self.blob_store.prepare, spool)
             bits, keywords = bits_of(flags)
             summary = mime.analyse(message).to_json()
             when = int(internal_date.timestamp()) if internal_date else None

@@ -50,11 +50,16 @@ class Spool:
         self._file.write(data)
         self._size += len(data)
 
-    def finish(self) -> None:
-        """Flush and fsync the temp file (blocking: call it in a pool thread)."""
+    def finish(self, durable: bool = True) -> None:
+        """Flush and fsync the temp file (blocking: call it in a pool thread).
+
+        ``durable=False`` only flushes: for bytes that are about to be copied into the
+        database, whose COMMIT is what makes them durable.
+        """
         if self._file is not None:
             self._file.flush()
-            os.fsync(self._file.fileno())
+            if durable:
+                os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
         self.finished = True
@@ -213,7 +218,7 @@ class DatabaseBlobStore:
 
     def prepare(self, spool: Spool) -> None:
         if not spool.finished:
-            spool.finish()
+            spool.finish(durable=False)  # the bytes become durable with the COMMIT
 
     def commit(self, conn: Connection, spool: Spool, refs: int = 1) -> int:
         self.prepare(spool)
