@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
@@ -195,3 +198,61 @@ def test_orphan_files_are_found_but_fresh_ones_spared(stack: Stack) -> None:
     for path in (stack.data_dir / "blobs").glob("*/*/*"):
         os.utime(path, (old, old))
     assert stack.db.read_sync(stack.blobs.orphans) == [orphan]
+
+
+def _racing(stack: Stack, first: Any, second: Any) -> tuple[Any, Any]:
+    """Run ``first`` in a transaction that stays open until ``second`` (in another
+    thread, its own transaction) has started and is waiting; return both results."""
+    started = threading.Event()
+    result: dict[str, Any] = {}
+
+    def other() -> None:
+        started.set()
+        result["second"] = stack.db.run_sync(second)
+
+    def hold_open(conn: Connection) -> Any:
+        value = first(conn)
+        thread.start()
+        started.wait(5)
+        time.sleep(0.3)  # the other transaction now blocks on our locks
+        return value
+
+    thread = threading.Thread(target=other)
+    result["first"] = stack.db.run_sync(hold_open)
+    thread.join(30)
+    assert not thread.is_alive()
+    return result["first"], result["second"]
+
+
+def test_concurrent_expunge_of_same_message_records_it_once(stack: Stack) -> None:
+    """Two transactions expunging one message: one removes it, the other removes nothing."""
+    uid = stack.add_user("fred")
+    blob_id, rows = _deliver(stack, [uid])
+    copy = stack.db.run_sync(messages.copy_to, rows[0].id, rows[0].folder_id)
+    ids = [rows[0].id, copy.id]
+    first, second = _racing(
+        stack, lambda c: messages.remove(c, ids), lambda c: messages.remove(c, ids)
+    )
+    assert sorted(first) == sorted((rows[0].folder_id, m) for m in (rows[0].uid, copy.uid))
+    assert second == []
+    inbox = stack.db.read_sync(folders.inbox, uid)
+    assert sorted(stack.db.read_sync(messages.expunged_since, inbox.id, 0)) == sorted(
+        [rows[0].uid, copy.uid]
+    )
+    refs = stack.db.read_sync(
+        lambda c: c.execute(select(blob_table.c.refs).where(blob_table.c.id == blob_id)).scalar()
+    )
+    assert refs == 0
+
+
+def test_concurrent_ensure_of_one_folder_gives_one_folder(stack: Stack) -> None:
+    """Two first logins creating the same folder at once both get the one folder."""
+    uid = stack.add_user("fred")
+    first, second = _racing(
+        stack,
+        lambda c: folders.ensure(c, uid, "Projects"),
+        lambda c: folders.ensure(c, uid, "Projects"),
+    )
+    assert first.id == second.id
+    names = [f.name for f in stack.db.read_sync(folders.list_for_user, uid)]
+    assert names.count("Projects") == 1

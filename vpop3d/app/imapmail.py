@@ -308,9 +308,10 @@ class StoreSelectedFolder:
             rows = list(conn.execute(query))
             if not rows:
                 return [], 0
-            message_repo.remove(conn, [int(r.id) for r in rows])
+            # Only what this transaction removed: another session may have expunged some.
+            removed = message_repo.remove(conn, [int(r.id) for r in rows])
             folder = folders.by_id(conn, self._folder_id)
-            return sorted(int(r.uid) for r in rows), folder.highest_modseq if folder else 0
+            return sorted(uid for _, uid in removed), folder.highest_modseq if folder else 0
 
         return self._db.write(work).addCallback(self._publish_then(self._folder_id))
 

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from vpop3d.store import settings
 from vpop3d.store.rows import Folder
@@ -80,7 +81,22 @@ def create(conn: Connection, user_id: int, name: str, special_use: str | None = 
 
 
 def ensure(conn: Connection, user_id: int, name: str, special_use: str | None = None) -> Folder:
-    return by_name(conn, user_id, name) or create(conn, user_id, name, special_use)
+    """The folder, created if missing; safe when two sessions create it at once.
+
+    The insert runs in a SAVEPOINT: if a concurrent transaction committed the same name
+    first (the unique constraint fires), its folder is read back instead.
+    """
+    found = by_name(conn, user_id, name)
+    if found is not None:
+        return found
+    try:
+        with conn.begin_nested():
+            return create(conn, user_id, name, special_use)
+    except IntegrityError:
+        raced = by_name(conn, user_id, name)
+        if raced is None:
+            raise
+        return raced
 
 
 def inbox(conn: Connection, user_id: int) -> Folder:

@@ -162,23 +162,34 @@ def update_flags(conn: Connection, changes: Sequence[tuple[int, int, tuple[str, 
 
 
 def remove(conn: Connection, message_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """Expunge messages; return (folder_id, uid) pairs removed. Drops blob references."""
+    """Expunge messages; return the (folder_id, uid) pairs this call removed.
+
+    Concurrent expunges of the same messages (two sessions, two processes) are safe: the
+    folders are locked first (``bump_modseq``, always in id order, the order STORE and
+    APPEND take them too), then ``DELETE ... RETURNING`` reports only the rows this
+    transaction really deleted, so a message already expunged by another is neither
+    recorded twice in ``expunged`` nor has its body reference dropped twice.
+    """
     if not message_ids:
         return []
-    rows = conn.execute(
-        select(messages.c.id, messages.c.folder_id, messages.c.uid, messages.c.blob_id).where(
-            messages.c.id.in_(list(message_ids))
+    ids = list(message_ids)
+    folder_ids = sorted(
+        int(f)
+        for (f,) in conn.execute(
+            select(messages.c.folder_id).where(messages.c.id.in_(ids)).distinct()
         )
+    )
+    modseq = {folder_id: folders.bump_modseq(conn, folder_id) for folder_id in folder_ids}
+    rows = conn.execute(
+        delete(messages)
+        .where(messages.c.id.in_(ids))
+        .returning(messages.c.folder_id, messages.c.uid, messages.c.blob_id)
     ).all()
-    by_folder: dict[int, int] = {}
     for r in rows:
-        if r.folder_id not in by_folder:
-            by_folder[r.folder_id] = folders.bump_modseq(conn, r.folder_id)
         conn.execute(
-            insert(expunged).values(folder_id=r.folder_id, uid=r.uid, modseq=by_folder[r.folder_id])
+            insert(expunged).values(folder_id=r.folder_id, uid=r.uid, modseq=modseq[r.folder_id])
         )
         blob_refs.drop_ref(conn, r.blob_id)
-    conn.execute(delete(messages).where(messages.c.id.in_([r.id for r in rows])))
     return [(int(r.folder_id), int(r.uid)) for r in rows]
 
 
