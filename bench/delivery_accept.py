@@ -14,8 +14,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, task
+from twisted.internet import reactor as _reactor
 
 from vpop3d.app import accounts
 from vpop3d.app.access import AccessControl
@@ -33,6 +35,7 @@ BODY = b"Subject: bench\r\n\r\n" + (b"x" * 76 + b"\r\n") * 130  # about 10 KB
 
 
 async def run(total: int, concurrency: int, base: Path) -> float:
+    reactor: Any = _reactor  # the installed reactor: threads and time
     url = f"sqlite:///{base / 'bench.sqlite3'}"
     engine = make_engine(url)
     metadata.create_all(engine)

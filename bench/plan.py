@@ -20,6 +20,7 @@ class Plan:
     big_count: int  # messages in user "big"'s INBOX (a third unseen)
     idle_messages: int = 10  # user "idle"'s INBOX
     web_users: int = 10_000
+    outbound: int = 1000  # queued 10 KB messages sent to the local sink
 
     @property
     def all_users(self) -> tuple[str, ...]:
@@ -32,6 +33,8 @@ class Server(Protocol):
     ports: dict[str, int]
 
     def setup(self, plan: Plan) -> None: ...
+    # "outbound" servers also have: sink_port: int, outbound_prepare(plan): queue
+    # plan.outbound messages held back, outbound_release(): let the queue go.
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property

@@ -51,10 +51,13 @@ def uss_bytes(pid: int) -> int:
 
 
 class Monitor:
-    """``with Monitor(pid) as m: ...`` then ``m.cpu`` (s) and ``m.peak_rss`` (bytes)."""
+    """``with Monitor(pid) as m: ...`` then ``m.cpu`` (s) and ``m.peak_rss`` (bytes).
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid = pid
+    ``also``: further process trees counted with the server's (vpop3d's own
+    PostgreSQL cluster)."""
+
+    def __init__(self, pid: int, interval: float = 0.05, also: tuple[int, ...] = ()) -> None:
+        self.pids = (pid, *also)
         self.interval = interval
         self.cpu = 0.0
         self.peak_rss = 0
@@ -64,17 +67,23 @@ class Monitor:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_rss = max(self.peak_rss, rss_bytes(self.pid))
+            self.peak_rss = max(self.peak_rss, self._rss())
             self._stop.wait(self.interval)
 
+    def _rss(self) -> int:
+        return sum(rss_bytes(pid) for pid in self.pids)
+
+    def _cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
     def __enter__(self) -> Monitor:
-        self._cpu_start = cpu_seconds(self.pid)
-        self.peak_rss = rss_bytes(self.pid)
+        self._cpu_start = self._cpu()
+        self.peak_rss = self._rss()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_rss = max(self.peak_rss, rss_bytes(self.pid))
-        self.cpu = cpu_seconds(self.pid) - self._cpu_start
+        self.peak_rss = max(self.peak_rss, self._rss())
+        self.cpu = self._cpu() - self._cpu_start

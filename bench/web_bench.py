@@ -16,10 +16,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import treq
 from sqlalchemy import insert
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, task
+from twisted.internet import reactor as _reactor
 
 from vpop3d.app.auth import AccountAuthenticator
 from vpop3d.app.bootstrap import first_run
@@ -87,7 +89,7 @@ async def measure(port: int, repeats: int) -> None:
     base = f"http://127.0.0.1:{port}"
     cookies: dict[str, str] = {}
     page = await treq.get(base + "/admin/index.html", cookies=cookies)
-    cookies.update({c.name: c.value for c in page.cookies()})
+    cookies.update({c.name: c.value or "" for c in page.cookies()})
     token = re.search(r'name="token" value="([^"]+)"', await page.text())
     assert token
     login = await treq.post(
@@ -96,7 +98,7 @@ async def measure(port: int, repeats: int) -> None:
         cookies=cookies,
         allow_redirects=False,
     )
-    cookies.update({c.name: c.value for c in login.cookies()})
+    cookies.update({c.name: c.value or "" for c in login.cookies()})
     print(f"{'page':50} {'median ms':>10} {'max ms':>8}")
     for path in PAGES:
         times = []
@@ -110,6 +112,7 @@ async def measure(port: int, repeats: int) -> None:
 
 
 async def run(count: int, repeats: int, base: Path) -> None:
+    reactor: Any = _reactor  # the installed reactor: threads, TCP and time
     url = f"sqlite:///{base / 'bench.sqlite3'}"
     engine = make_engine(url)
     metadata.create_all(engine)
@@ -140,7 +143,7 @@ async def run(count: int, repeats: int, base: Path) -> None:
     try:
         await measure(listening.getHost().port, repeats)
     finally:
-        await listening.stopListening()
+        await defer.maybeDeferred(listening.stopListening)
         db.stop()
 
 

@@ -47,6 +47,9 @@ maillog_file = {dir}/postfix.log
 maillog_file_prefixes = {dir}
 smtputf8_enable = no
 biff = no
+relayhost = [127.0.0.1]:{sink}
+defer_transports = smtp
+smtp_tls_security_level = none
 """
 
 MASTER = """\
@@ -87,12 +90,13 @@ def installed() -> str | None:
 
 class Postfix:
     name = "postfix"
-    serves = frozenset({"smtp"})
+    serves = frozenset({"smtp", "outbound"})
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.etc = directory / "etc"
         self.ports = {"smtp": free_port()}
+        self.sink_port = free_port()
         self._pid = 0
 
     def setup(self, plan: Plan) -> None:
@@ -101,7 +105,9 @@ class Postfix:
         (self.dir / "spool").mkdir()
         (self.dir / "data").mkdir()
         shutil.chown(self.dir / "data", "postfix", "postfix")
-        (self.etc / "main.cf").write_text(MAIN.format(dir=self.dir, domain=DOMAIN, uid=NOBODY))
+        (self.etc / "main.cf").write_text(
+            MAIN.format(dir=self.dir, domain=DOMAIN, uid=NOBODY, sink=self.sink_port)
+        )
         (self.etc / "master.cf").write_text(MASTER.format(port=self.ports["smtp"]))
         users = [f"{name}@{DOMAIN} {name}/" for name in plan.all_users]  # trailing /: maildir
         (self.etc / "vmailbox").write_text("\n".join(users) + "\n")
@@ -109,6 +115,37 @@ class Postfix:
             make_maildir(self.dir / "mail" / name)
         subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(self.dir / "mail")], check=True)
         subprocess.run(["postfix", "-c", str(self.etc), "check"], check=True, capture_output=True)
+
+    def outbound_prepare(self, plan: Plan) -> None:
+        """Submit ``plan.outbound`` 10 KB messages for r@remote.test over SMTP (10
+        connections) while ``defer_transports = smtp`` holds them in the deferred
+        queue; wait until all are there."""
+        from bench import load
+
+        per = plan.outbound // 10
+        for n in range(10):
+            count = per + (1 if n < plan.outbound % 10 else 0)
+            load.smtp_client(self.ports["smtp"], f"r{n}@remote.test", count, 10_240)
+        deadline = time.monotonic() + 300
+        held = 0
+        while time.monotonic() < deadline:
+            held = sum(1 for p in (self.dir / "spool" / "deferred").rglob("*") if p.is_file())
+            if held >= plan.outbound:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"postfix deferred only {held} of {plan.outbound} messages")
+
+    def outbound_release(self) -> None:
+        """Clear defer_transports, reload, flush the deferred queue to the sink."""
+        etc = str(self.etc)
+        subprocess.run(["postconf", "-c", etc, "-e", "defer_transports ="], check=True)
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
+        subprocess.run(["postqueue", "-c", etc, "-f"], check=True, capture_output=True)
+
+    def outbound_reset(self) -> None:
+        etc = str(self.etc)
+        subprocess.run(["postconf", "-c", etc, "-e", "defer_transports = smtp"], check=True)
+        subprocess.run(["postfix", "-c", etc, "reload"], check=True, capture_output=True)
 
     def start(self) -> None:
         subprocess.run(["postfix", "-c", str(self.etc), "start"], check=True, capture_output=True)

@@ -96,13 +96,22 @@ def _web_users(conn: Connection, count: int) -> None:
 
 class Vpop3d:
     name = "vpop3d"
-    serves = frozenset({"smtp", "pop3", "imap", "web"})
+    serves = frozenset({"smtp", "outbound", "pop3", "imap", "web"})
 
-    def __init__(self, directory: Path, database_url: str | None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        database_url: str | None,
+        db: str = "sqlite",
+        also: tuple[int, ...] = (),
+    ) -> None:
         self.dir = directory
         self.url = database_url or f"sqlite:///{directory / 'vpop3d.sqlite3'}"
+        self.db = db  # the table's "db" column
+        self.also = also  # further process trees counted as ours (our PostgreSQL)
         self.ports = {name: free_port() for name in ("smtp", "pop3", "imap", "http")}
         self.ports["web"] = self.ports["http"]
+        self.sink_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     def setup(self, plan: Plan) -> None:
@@ -130,6 +139,8 @@ class Vpop3d:
             ("imap.max_user_logins", 100_000),
             ("imap.max_ip_connections", 100_000),
             ("smtp.max_connections_per_ip", 100),
+            ("schedule.enabled", False),  # the outbound queue waits for outbound_release
+            ("queue.poll_seconds", 1),
         ):
             db.run_sync(settings_repo.put, key, value)
         blobs = make_blob_store("file", data)
@@ -161,6 +172,61 @@ class Vpop3d:
         for name in OFF:
             lines += [f"[{name}]", "port = 0"]
         (self.dir / "tap.conf").write_text("\n".join(lines) + "\n")
+
+    def outbound_prepare(self, plan: Plan) -> None:
+        """Queue ``plan.outbound`` 10 KB messages (one remote recipient each) for the
+        default connection, relaying to the sink; held while the schedule is off."""
+        from vpop3d.store import connectors
+        from vpop3d.store import queue as queue_repo
+        from vpop3d.store.blobs import make_blob_store
+        from vpop3d.store.db import Database
+
+        db = Database(self.url)
+        blobs = make_blob_store("file", self.dir / "data")
+        cid = db.run_sync(connectors.ensure_default)
+        db.run_sync(
+            connectors.update_sender,
+            cid,
+            method="relay",
+            relay_servers=f"127.0.0.1:{self.sink_port}",
+            encryption="none",
+        )
+        bodies = corpus.smtp_messages()
+
+        def fill(conn: Connection) -> None:
+            for n in range(plan.outbound):
+                body = bodies[n % len(bodies)]
+                spool = blobs.new_spool()
+                spool.write(body)
+                queue_repo.enqueue(
+                    conn,
+                    blob_id=blobs.commit(conn, spool, refs=1),
+                    sender="bench@example.test",
+                    size=len(body),
+                    recipients=[queue_repo.QueuedRecipient(f"r{n}@remote.test")],
+                    now=time.time() - 1,
+                )
+
+        db.run_sync(fill)
+        db.engine.dispose()
+
+    def outbound_release(self) -> None:
+        """Turn the schedule on: the server sees it at its next settings poll (5 s)
+        and sends at its next queue poll (1 s)."""
+        from vpop3d.store import settings as settings_repo
+        from vpop3d.store.db import Database
+
+        db = Database(self.url)
+        db.run_sync(settings_repo.put, "schedule.enabled", True)
+        db.engine.dispose()
+
+    def outbound_reset(self) -> None:
+        from vpop3d.store import settings as settings_repo
+        from vpop3d.store.db import Database
+
+        db = Database(self.url)
+        db.run_sync(settings_repo.put, "schedule.enabled", False)
+        db.engine.dispose()
 
     def start(self) -> None:
         env = dict(os.environ)
