@@ -190,6 +190,18 @@ def _outbound_parsers(sub: Any) -> None:
         help="admin|admin-message|address|address-message|bounce|ignore (seed-3 §6)",
     )
     cadd.add_argument("--error-address", default="")
+    cadd.add_argument(
+        "--error-also-bounce",
+        action="store_true",
+        help="also bounce unroutable mail to its sender (seed-3 §6; beware backscatter)",
+    )
+    cadd.add_argument(
+        "--error-bounce-spam-score",
+        type=int,
+        default=None,
+        metavar="N",
+        help="no bounces for messages whose spam header scores N or more",
+    )
     cadd.add_argument("--etrn-server", default="")
     cadd.add_argument("--etrn-argument", default="")
     cadd.add_argument("--priority", type=int, default=0)
@@ -360,6 +372,7 @@ def _collector(args: argparse.Namespace, db: Database) -> None:
                 "leave_days", "max_messages", "max_size_kb", "routing", "accepted_domains",
                 "target_user", "target_address", "target_server", "etrn_server",
                 "etrn_argument", "priority", "error_action", "error_address",
+                "error_also_bounce", "error_bounce_spam_score",
             )
         }  # fmt: skip
         fields["tls_verify"] = not args.no_verify

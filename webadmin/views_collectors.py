@@ -107,7 +107,7 @@ class _Reader:
         self.request = request
         self.problem = ""
 
-    def number(self, name: str, label: str, default: int) -> Any:
+    def number(self, name: str, label: str, default: int | None) -> Any:
         text = arg(self.request, name).strip()
         if not text:
             return default
@@ -178,6 +178,10 @@ def form_fields(request: Request, kind: str) -> tuple[dict[str, Any], str]:
             routing_options=options,
             error_action=arg(request, "error_action", "admin"),
             error_address=arg(request, "error_address").strip(),
+            error_also_bounce=flag(request, "error_also_bounce"),
+            error_bounce_spam_score=reader.number(
+                "error_bounce_spam_score", "The spam score that stops bounces", None
+            ),
         )
     elif kind == "smtp-feed":
         etrn = flag(request, "use_etrn")
@@ -228,6 +232,8 @@ def defaults(kind: str, connection_ids: list[int]) -> dict[str, Any]:
         "routing_options": "{}",
         "error_action": "admin",
         "error_address": "",
+        "error_also_bounce": False,  # seed-3 §6: off, POP3-time bounces are backscatter
+        "error_bounce_spam_score": None,
         "etrn_server": "",
         "etrn_argument": "",
         "wait_seconds": 20,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 01:12:15.729948
+Create Date: 2026-11-25 01:47:05.138216
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ def upgrade() -> None:
     sa.Column('routing_options', sa.Text(), nullable=False),
     sa.Column('error_action', sa.String(length=16), nullable=False),
     sa.Column('error_address', sa.String(length=320), nullable=False),
+    sa.Column('error_also_bounce', sa.Boolean(), nullable=False),
+    sa.Column('error_bounce_spam_score', sa.Integer(), nullable=True),
     sa.Column('etrn_server', sa.String(length=255), nullable=False),
     sa.Column('etrn_argument', sa.String(length=255), nullable=False),
     sa.Column('wait_seconds', sa.Integer(), nullable=False),

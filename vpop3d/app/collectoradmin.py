@@ -53,7 +53,8 @@ EDITABLE = (
     "delete_when_deleted_locally", "max_messages", "max_size_kb", "use_rules",
     "remove_duplicates", "routing", "accepted_domains", "target_user", "target_address",
     "target_server", "routing_options", "error_action", "error_address", "etrn_server",
-    "etrn_argument", "wait_seconds", "odmr_domains",
+    "etrn_argument", "wait_seconds", "odmr_domains", "error_also_bounce",
+    "error_bounce_spam_score",
 )  # fmt: skip
 
 
@@ -141,6 +142,7 @@ def _validate_more(kind: str, fields: dict[str, Any]) -> None:
         and not str(fields.get("error_address", "")).strip()
     ):
         raise AdminError("sending routing errors to an address needs that address")
+    _check_spam_score(fields.get("error_bounce_spam_score"))
     if kind == "smtp-feed" and bool(fields.get("etrn_server")) != bool(fields.get("etrn_argument")):
         raise AdminError("ETRN needs both the server to send it to and its parameter")
     if kind == "odmr":
@@ -150,6 +152,21 @@ def _validate_more(kind: str, fields: dict[str, Any]) -> None:
             raise AdminError("an ODMR collector needs the account username")
         if not str(fields.get("odmr_domains", "")).strip():
             raise AdminError("an ODMR collector needs at least one domain to ask for")
+
+
+MAX_SPAM_SCORE = 1000
+
+
+def _check_spam_score(value: Any) -> None:
+    """seed-3 §6 "Don't generate bounce messages if spam score >= N": N is a whole
+    number 0..1000, or None for off."""
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SPAM_SCORE:
+        raise AdminError(
+            f"the spam score that stops bounces must be a whole number from 0 to "
+            f"{MAX_SPAM_SCORE}, or blank for no limit"
+        )
 
 
 def add_collector(conn: Connection, name: str, **fields: Any) -> int:

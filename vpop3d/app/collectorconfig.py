@@ -42,6 +42,8 @@ class CollectorConfig:
     options: RoutingOptions = field(default_factory=RoutingOptions)
     error_action: str = "admin"
     error_address: str = ""
+    error_also_bounce: bool = False  # seed-3 §6: also bounce to the sender
+    error_bounce_spam_score: int | None = None  # no bounces at spam score >= N; None = off
     etrn_server: str = ""
     etrn_argument: str = ""
     wait_seconds: int = 0  # Incoming SMTP Mail Feed: stay up to N s after ETRN (seed-3 §8)
@@ -78,11 +80,17 @@ def config_from_row(row: dict[str, Any]) -> CollectorConfig:
         options=RoutingOptions.from_json(str(row["routing_options"])),
         error_action=str(row["error_action"]),
         error_address=str(row["error_address"]),
+        error_also_bounce=bool(row.get("error_also_bounce") or False),
+        error_bounce_spam_score=_optional_int(row.get("error_bounce_spam_score")),
         etrn_server=str(row["etrn_server"]),
         etrn_argument=str(row["etrn_argument"]),
         wait_seconds=max(int(row.get("wait_seconds") or 0), 0),
         odmr_domains=str(row["odmr_domains"]),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(slots=True)

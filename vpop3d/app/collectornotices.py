@@ -3,10 +3,10 @@ the download query, the deletion warning, and the Reject action's delivery-failu
 report to the sender.
 
 A query notice tells its readers that the message waits at the ISP and how it gets
-downloaded: the administrator presses Download on the collector's Messages tab
-(which sets the UIDL's Get flag). The spec's reply-token protocol (§4.6, a proposal)
-is not built; the notice carries ``X-VPOP3-Query: <collector id>:<uidl>`` so it can
-be added later without changing what was sent.
+downloaded: a reply to the notice (its Reply-To is a ``query-<id>-<mac>`` address
+that ``vpop3d.app.collectorquery`` takes at SMTP time), or the administrator's
+Download button on the collector's Messages tab; both set the UIDL's Get flag. The
+notice carries ``X-VPOP3-Query: <collector id>:<uidl>:<mac>`` (§4.6).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from vpop3d.app import dsn
+from vpop3d.app.collectorquery import ensure_secret, mac, reply_local_part
 from vpop3d.app.delivery import Delivery, DeliverySpool
 from vpop3d.app.downloadrules import Verdict
 from vpop3d.core.dsnformat import RecipientStatus, build_dsn, header_section
@@ -46,6 +47,7 @@ class CollectorNotices:
         *,
         local_domains: LocalDomains | None = None,
         collector_id: int | None = None,
+        reply_domain: str = "",
     ) -> None:
         self._delivery = delivery
         self._db = database
@@ -55,6 +57,7 @@ class CollectorNotices:
         # recipient (fred@isp-domain) reaches the local user the message was for.
         self._local = local_domains
         self._collector_id = collector_id
+        self._reply_domain = reply_domain  # a local domain for the query reply address
 
     async def _send(self, to: Sequence[str], subject: str, text: str, head: bytes, when: float,
                     extra: str = "") -> None:  # fmt: skip
@@ -87,18 +90,34 @@ class CollectorNotices:
 
     async def query(self, config: Any, key: str, head: bytes, to: Sequence[str], rule: str,
                     delay_days: int, when: float) -> None:  # fmt: skip
-        """§4.3 Query/Redirect Query/Copy Query: the headers, and how to get it."""
+        """§4.3 Query/Redirect Query/Copy Query: the headers, and how to get it; a
+        reply to the notice downloads it (§4.6)."""
         subject = _subject(head)
+        how = (
+            "To have it downloaded, reply to this message (the reply itself is not\r\n"
+            "delivered to anyone), or ask your mail administrator to press Download for\r\n"
+            f"it on the Messages tab of the Mail Collector {config.name}."
+        )
+        extra = f"X-VPOP3-Query: {config.id}:{_printable(key)}\r\n"
+        if self._reply_domain and key:
+            secret: str = await self._db.write(ensure_secret)
+            local = reply_local_part(secret, config.id, key)
+            extra = (
+                f"Reply-To: <{local}@{self._reply_domain}>\r\n"
+                f"X-VPOP3-Query: {config.id}:{_printable(key)}:{mac(secret, config.id, key)}\r\n"
+            )
+        else:
+            how = (
+                "To have it downloaded, ask your mail administrator to press Download for it\r\n"
+                f"on the Messages tab of the Mail Collector {config.name}."
+            )
         text = (
             f"Mail Collector {config.name} left the message below on the mail server\r\n"
-            f"because of the download rule {rule!r}.\r\n\r\n"
-            "To have it downloaded, ask your mail administrator to press Download for it\r\n"
-            f"on the Messages tab of the Mail Collector {config.name}. Without that it\r\n"
+            f"because of the download rule {rule!r}.\r\n\r\n{how} Without that it\r\n"
             f"is deleted from the server after {delay_days} days.\r\n\r\n"
             "Its headers were:"
         )
-        await self._send(to, f"Download query: {subject}", text, head, when,
-                         f"X-VPOP3-Query: {config.id}:{_printable(key)}\r\n")  # fmt: skip
+        await self._send(to, f"Download query: {subject}", text, head, when, extra)
 
     async def deleted(self, config: Any, head: bytes, to: Sequence[str], rule: str,
                       when: float) -> None:  # fmt: skip

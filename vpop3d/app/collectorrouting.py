@@ -39,6 +39,7 @@ from vpop3d.core.mapping import (
 from vpop3d.core.mapping import Target as RouteTarget
 from vpop3d.core.message import header_values
 from vpop3d.core.policy import Disposition, RecipientDecision
+from vpop3d.core.spamscore import spam_score
 from vpop3d.ports import RecipientParams
 
 __all__ = ["MAIN_ADMIN", "DownloadRouter", "Routed"]
@@ -100,7 +101,7 @@ class DownloadRouter:
                     decisions.append(_decision(sender, extra))
         if decisions:
             return Routed(sender, decisions, recipients, invalid=invalid)
-        routed = await self._routing_error(config, sender, recipients)
+        routed = await self._routing_error(config, sender, recipients, headers)
         routed.invalid = invalid
         return routed
 
@@ -186,10 +187,12 @@ class DownloadRouter:
             extra.append(_decision(words[0], (target,)))
         if verdict.action.startswith("redirect"):
             if extra:  # nothing valid: keep the original routing rather than lose it
-                routed.decisions, routed.error = extra, ""
+                routed.decisions = extra
+                _routed_after_all(routed)
         else:
-            if routed.error:
-                routed.decisions, routed.error = [], ""
+            if routed.error and extra:
+                routed.decisions = []
+                _routed_after_all(routed)
             routed.decisions += extra
 
     async def name_target(self, name: str) -> RouteTarget | None:
@@ -213,9 +216,31 @@ class DownloadRouter:
         return None
 
     async def _routing_error(
+        self,
+        config: CollectorConfig,
+        sender: str,
+        recipients: list[str],
+        headers: list[tuple[str, str]],
+    ) -> Routed:
+        """seed-3 §6, the six-way choice plus its two bounce modifiers."""
+        routed = await self._error_choice(config, sender, recipients)
+        if config.error_also_bounce:  # "Send a bounce message to the sender" as well
+            routed.bounce_to = sender
+        if routed.bounce_to in ("", "<>"):  # never bounce to a null path
+            routed.bounce_to = ""
+            return routed
+        limit = config.error_bounce_spam_score
+        score = spam_score(headers)
+        if limit is not None and score is not None and score >= limit:
+            routed.bounce_to = ""
+            routed.error = routed.error.replace(" (bounced)", " (discarded)")
+            routed.error += f" (no bounce: spam score {score:g} >= {limit})"
+        return routed
+
+    async def _error_choice(
         self, config: CollectorConfig, sender: str, recipients: list[str]
     ) -> Routed:
-        """seed-3 §6, the six-way choice. ``admin``/``address``: an error notice with the
+        """The six-way choice. ``admin``/``address``: an error notice with the
         message attached; ``*-message``: the message itself; ``bounce``: a notice to the
         sender and no local copy; ``ignore``: discard. An unusable fallback address falls
         back to the Main Administrator, so only Ignore and Bounce keep no copy here."""
@@ -233,6 +258,11 @@ class DownloadRouter:
         decisions = [_decision("(routing error)", (target,))]
         wrap = not action.endswith("-message")
         return Routed(sender, decisions, recipients, why, wrap=wrap)
+
+
+def _routed_after_all(routed: Routed) -> None:
+    """A rule found targets: no Routing Errors notice, wrapper or bounce (seed-3 §6)."""
+    routed.error, routed.wrap, routed.bounce_to = "", False, ""
 
 
 def _decision(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -438,7 +438,7 @@ class CollectorRunner:
             if verdict is not None:
                 await self._routing.apply_verdict(config, routed, verdict)
             if duplicate:
-                routed.decisions = []
+                routed.decisions, routed.bounce_to = [], ""
                 routed.error = "duplicate in this session"
             info = _tab_info(headers, routed, body.size)
             stored = await self._store(config, key, body, routed, info)
@@ -524,6 +524,7 @@ class CollectorRunner:
                 snapshot.domains.entries + LocalDomains.parse(config.accepted_domains).entries
             ),
             collector_id=config.id,
+            reply_domain=_reply_domain(snapshot.default_domain, snapshot.domains.entries),
         )
         when = self._now()
         if verdict.action in QUERY_ACTIONS:
@@ -738,6 +739,15 @@ def _held_disposition(action: str) -> str:
     if action in QUERY_ACTIONS:
         return "queried"
     return "rejected" if action == "reject" else "ignored"
+
+
+def _reply_domain(default: str | None, entries: Sequence[str]) -> str:
+    """A Local Domain for query reply addresses (seed-3 §4.6): the default domain, else
+    the first plain one; "" (no reply address) when there is none."""
+    if default:
+        return default
+    plain = [e for e in entries if "@" not in e and "*" not in e and "?" not in e]
+    return plain[0] if plain else ""
 
 
 def _notice_recipients(verdict: Verdict, orig: list[str]) -> list[str]:

@@ -42,6 +42,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from vpop3d.app.access import AccessControl, SettingsReader
+from vpop3d.app.collectorquery import QueryReplies, parse_local_part
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.app.routing import Router, RoutingSnapshot
 from vpop3d.core.address import AddressError, Mailbox, parse_mailbox
@@ -242,6 +243,9 @@ class Delivery:
         self._decisions: OrderedDict[int, tuple[Envelope, dict[str, RecipientDecision]]] = (
             OrderedDict()
         )
+        # Hook: replies to Mail Collector download queries (seed-3 §4.6) are claimed
+        # by vpop3d.app.collectorquery at RCPT and granted at the end of DATA.
+        self._query_replies = QueryReplies(database, router)
 
     # ------------------------------------------------------------ DeliveryAgent
 
@@ -366,6 +370,11 @@ class Delivery:
         refusal = check_recipient_syntax(mailbox, settings)
         if refusal is not None:
             return RecipientDecision(refusal, notes=("'%' or '!' in local part",))
+        if parse_local_part(mailbox.local) and snapshot.domains.contains(mailbox):
+            client = self._access.client(context)  # hook: a collector query reply address
+            claimed = await self._query_replies.decide(client, envelope.sender, mailbox)
+            if claimed is not None:
+                return claimed
         resolution = await self._router.resolve(mailbox)
         client = self._access.client(context)
         sender_is_local = False
@@ -642,6 +651,7 @@ class Delivery:
         decisions = await self._decisions_for(context, envelope)
         if not decisions:
             raise ReplyError(SMTP_RECIPIENT_UNKNOWN)
+        await self._query_replies.accepted(decisions)  # hook: collector query replies
         decisions = await self.expand_lists(decisions)
         snapshot = await self._router.snapshot()
         plan = self.plan(context.principal, envelope.sender, decisions, snapshot)

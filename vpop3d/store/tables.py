@@ -419,6 +419,9 @@ collectors = Table(
     Column("routing_options", Text, nullable=False, default="{}"),  # JSON (seed-3 §5.4)
     Column("error_action", String(16), nullable=False, default="admin"),  # admin|address|ignore
     Column("error_address", String(320), nullable=False, default=""),
+    # seed-3 §6 modifiers: also bounce to the sender; no bounce at spam score >= N (NULL = off)
+    Column("error_also_bounce", Boolean, nullable=False, default=False),
+    Column("error_bounce_spam_score", Integer, nullable=True),
     Column("etrn_server", String(255), nullable=False, default=""),  # host[:port]
     Column("etrn_argument", String(255), nullable=False, default=""),
     Column("wait_seconds", Integer, nullable=False, default=20),
