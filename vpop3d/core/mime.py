@@ -650,7 +650,9 @@ def _entity_text(entity: Entity) -> str:
     charset = next((v for k, v in entity.params if k.lower() == "charset"), None)
     text = decode_text(payload, charset)
     if entity.subtype == "html":
-        text = html.unescape(_TAG.sub(" ", text))
+        # RFC 3501 §6.4.4 BODY matches the body as sent (markup and URLs too); the text
+        # without tags is added so a phrase split by inline markup is found as well.
+        text = text + "\n" + html.unescape(_TAG.sub(" ", text))
     return text
 
 

@@ -117,3 +117,18 @@ def test_reselect_says_closed() -> None:
     client.select()
     out = client.lines("s2 SELECT Sent")
     assert out[0] == "* OK [CLOSED] Previous mailbox closed"
+
+
+def test_move_under_qresync_ends_with_highestmodseq() -> None:
+    """MOVE reports VANISHED and ends with HIGHESTMODSEQ, as EXPUNGE does (RFC 6851 §4.4)."""
+    store = with_messages(3)
+    client = _qresync_client(store)
+    client.lines("s1 SELECT INBOX")
+    out = client.lines("m1 MOVE 2:3 Trash")
+    assert out[-2] == "* VANISHED 2:3"
+    before = int(out[-1].split("HIGHESTMODSEQ ")[1].split("]")[0])
+    assert out[-1] == f"m1 OK [HIGHESTMODSEQ {before}] MOVE completed"
+    client.send("s2 STORE 1 +FLAGS.SILENT (\\Deleted)")
+    expunged = client.lines("x1 EXPUNGE")
+    assert expunged[-1].startswith("x1 OK [HIGHESTMODSEQ ")
+    assert int(expunged[-1].split("HIGHESTMODSEQ ")[1].split("]")[0]) > before

@@ -126,3 +126,13 @@ def test_esearch_return_options() -> None:
         '* ESEARCH (TAG "a4")'
     )
     assert client.send("a5 SEARCH RETURN (NOSUCH) ALL").startswith("a5 BAD ")
+
+
+def test_search_within_older_younger() -> None:
+    """WITHIN (RFC 5032): OLDER/YOUNGER n compare INTERNALDATE with now; n is non-zero."""
+    client = _client()
+    assert "WITHIN" in client.lines("c1 CAPABILITY")[0].split()
+    assert client.lines("a1 SEARCH OLDER 86400")[0] == "* SEARCH 1 2 3"  # July 2026
+    assert client.lines("a2 SEARCH YOUNGER 86400")[0] == "* SEARCH"
+    assert client.lines("a3 SEARCH YOUNGER 3000000000 FLAGGED")[0] == "* SEARCH 3"
+    assert client.send("a4 SEARCH OLDER 0").startswith("a4 BAD ")

@@ -1336,6 +1336,9 @@ def _search_key(s: _Scanner, depth: int) -> q.SearchKey:
         return _SEARCH_DATE[name](s.date())
     if name in _SEARCH_NUMBER:
         return _SEARCH_NUMBER[name](s.number())
+    if name in ("OLDER", "YOUNGER"):  # RFC 5032 WITHIN: interval in seconds, nz-number
+        seconds = s.nz_number()
+        return q.Older(seconds) if name == "OLDER" else q.Younger(seconds)
     if name in _SEARCH_FLAG:
         return _SEARCH_FLAG[name](s.flag())
     if name == "HEADER":

@@ -500,6 +500,7 @@ class IMAPSession:
                 "BINARY",  # RFC 3516
                 "LIST-EXTENDED",  # RFC 5258
                 "SEARCHRES",  # RFC 5182
+                "WITHIN",  # RFC 5032 OLDER/YOUNGER
             ]
             if self.user is not None and self.user.is_admin:
                 caps.append("QUOTASET")  # RFC 9208: only who may SETQUOTA
@@ -1432,6 +1433,9 @@ class IMAPSession:
             self.write(view.expunge_lines(result.source_uids))
             code = ""
         await self._safe_sync(allow_expunge=True)
+        if command.move and view.condstore:
+            # RFC 6851 §4.4 + RFC 7162 §3.2.10: the expunges of a MOVE end as EXPUNGE's do.
+            code = f"HIGHESTMODSEQ {view.highest_modseq}"
         self._done(tag, f"{verb} completed", code)
         return None
 
