@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_shipped_config_listens_on_every_default_port(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*TWISTD, "-n", "--pidfile=", "vpop3d", "-c", str(conf)],
         cwd=tmp_path,
-        env=env(),
+        env={**env(), "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -51,5 +52,10 @@ def test_shipped_config_listens_on_every_default_port(tmp_path: Path) -> None:
         assert {25, 587, 465, 5108, 5109, 389} <= set(ports.values())
     finally:
         process.terminate()
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
+        try:
+            output = process.communicate(timeout=60)[0].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            stuck = process.communicate(timeout=30)[0].decode(errors="replace")
+            pytest.fail(f"vpop3d did not stop within 60 s of SIGTERM:\n{stuck[-8000:]}")
     assert "Traceback" not in output, output
