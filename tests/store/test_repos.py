@@ -256,3 +256,26 @@ def test_concurrent_ensure_of_one_folder_gives_one_folder(stack: Stack) -> None:
     assert first.id == second.id
     names = [f.name for f in stack.db.read_sync(folders.list_for_user, uid)]
     assert names.count("Projects") == 1
+
+
+def test_inserted_message_equals_its_stored_row(stack: Stack) -> None:
+    """insert_message returns exactly what a later read of the row gives (no re-read)."""
+    uid = stack.add_user("fred")
+    blob_id, rows = _deliver(stack, [uid])
+    inbox = stack.db.read_sync(folders.inbox, uid)
+    made = stack.db.run_sync(
+        messages.insert_message,
+        inbox.id,
+        blob_id,
+        42,
+        internal_date=1_700_000_000,
+        flags=messages.SEEN,
+        keywords=["$Label1", "Work"],
+        envelope_from="a@example.test",
+        envelope_to=["b@example.test", "c@example.test"],
+        summary='{"x": 1}',
+    )
+    assert made == stack.db.read_sync(messages.by_id, made.id)
+    plain = stack.db.run_sync(messages.insert_message, inbox.id, blob_id, 7)
+    assert plain == stack.db.read_sync(messages.by_id, plain.id)
+    assert rows[0] == stack.db.read_sync(messages.by_id, rows[0].id)
