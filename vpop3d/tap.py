@@ -16,6 +16,7 @@ from typing import Any
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import reactor as _reactor
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ServerEndpoint,
@@ -139,7 +140,7 @@ def build(config: BootConfig, reactor: Any, protocols: frozenset[str]) -> MultiS
         authenticator=AccountAuthenticator(database, settings),
         tls=tls,
     )
-    root = MultiService()
+    root = _Root()
     root.setName("vpop3d")
     DatabaseService(database).setServiceParent(root)
     _LockService(lock).setServiceParent(root)
@@ -185,6 +186,29 @@ def _background(protocols: frozenset[str]) -> list[Callable[[ServerContext], ISe
     from vpop3d import listeners
 
     return [make for proto, make in listeners.BACKGROUND if proto in protocols]
+
+
+class _Root(MultiService):
+    """The service tree; on stop the database goes last.
+
+    A stopping service may still be waiting on database work (the blob sweeper's chain
+    of pool jobs, say); it finishes first, then the pool stops. Stopping them all at
+    once let such a chain queue work on a stopped pool and hang shutdown.
+    """
+
+    @override
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        children = list(self)
+        last = [s for s in children if isinstance(s, DatabaseService)]
+        first = [s for s in reversed(children) if not isinstance(s, DatabaseService)]
+        stopping = DeferredList([maybeDeferred(s.stopService) for s in first], consumeErrors=True)
+
+        def stop_database(_: object) -> None:
+            for service in last:
+                service.stopService()
+
+        return stopping.addCallback(stop_database)
 
 
 class _LockService(Service):

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
@@ -93,6 +93,7 @@ class Database:
         self._cpu_pool = ThreadPool(minthreads=1, maxthreads=2, name="vpop3d-cpu")
         self._grouped: list[_GroupedCall] = []
         self._group_running = False
+        self._stopped = False
 
     @property
     def dialect(self) -> str:
@@ -103,6 +104,7 @@ class Database:
         self._cpu_pool.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self._pool.stop()
         self._cpu_pool.stop()
         self.engine.dispose()
@@ -136,7 +138,7 @@ class Database:
     ) -> Deferred[T]:
         """Run ``fn(conn, ...)`` in a pool thread in one write transaction."""
         job = partial(self._transact, True, fn, *args, **kwargs)
-        return deferToThreadPool(self._need_reactor(), self._pool, job)
+        return self._submit(self._pool, job)
 
     def read(
         self,
@@ -146,7 +148,7 @@ class Database:
     ) -> Deferred[T]:
         """Run ``fn(conn, ...)`` in a pool thread in one read-only transaction."""
         job = partial(self._transact, False, fn, *args, **kwargs)
-        return deferToThreadPool(self._need_reactor(), self._pool, job)
+        return self._submit(self._pool, job)
 
     def write_grouped(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Like :meth:`write`, but calls made while a group is committing share the
@@ -185,11 +187,18 @@ class Database:
 
     def call_in_pool(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
         """Run blocking non-SQL work (file reads, fsync) in the same pool."""
-        return deferToThreadPool(self._need_reactor(), self._pool, fn, *args, **kwargs)
+        return self._submit(self._pool, partial(fn, *args, **kwargs))
 
     def call_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         """Run CPU-heavy work (password hashing) in the small CPU pool."""
-        return deferToThreadPool(self._need_reactor(), self._cpu_pool, partial(fn, *args, **kwargs))
+        return self._submit(self._cpu_pool, partial(fn, *args, **kwargs))
+
+    def _submit(self, pool: ThreadPool, job: Callable[[], T]) -> Deferred[T]:
+        # Work handed to a stopped pool would never run and its Deferred never fire,
+        # leaving whoever waits on it (a service being stopped) hanging: fail it now.
+        if self._stopped:
+            return fail(DatabaseStopped("the database has been stopped"))
+        return deferToThreadPool(self._need_reactor(), pool, job)
 
     def _need_reactor(self) -> IReactorThreads:
         if self._reactor is None:
@@ -207,6 +216,10 @@ class Database:
             conn = conn.execution_options(**{_WRITE: write})
             with conn.begin():
                 return fn(conn, *args, **kwargs)
+
+
+class DatabaseStopped(RuntimeError):
+    """Work was submitted after the server began shutting the database down."""
 
 
 @dataclass(slots=True)
