@@ -366,7 +366,7 @@ class SharedSelected:
         flags: frozenset[str],
         unchanged_since: int | None,
     ) -> Deferred[Sequence[MessageMeta]]:
-        from vpop3d.app.imapmail import bits_of, flags_of
+        from vpop3d.app.imapmail import store_flags
 
         rights, folder_id = self._rights, self.snapshot.folder_id
 
@@ -374,31 +374,7 @@ class SharedSelected:
             return imaprights.right_for_flag(flag) in rights
 
         def work(conn: Connection) -> tuple[list[MessageMeta], int]:
-            rows = message_repo.by_uids(conn, folder_id, uids)
-            changes: list[tuple[int, int, tuple[str, ...]]] = []
-            result: list[tuple[int, int, frozenset[str], int]] = []
-            for r in rows:
-                if unchanged_since is not None and int(r.modseq) > unchanged_since:
-                    continue  # RFC 7162 §3.1.3
-                current = flags_of(int(r.flags), (r.keywords or "").split())
-                if mode == "+":
-                    new = current | frozenset(f for f in flags if changeable(f))
-                elif mode == "-":
-                    new = current - frozenset(f for f in flags if changeable(f))
-                else:
-                    kept = frozenset(f for f in current if not changeable(f))
-                    new = kept | frozenset(f for f in flags if changeable(f))
-                result.append((int(r.id), int(r.uid), new, int(r.modseq)))
-                if new != current:
-                    bits, keywords = bits_of(new)
-                    changes.append((int(r.id), bits, keywords))
-            modseq = message_repo.update_flags(conn, changes) if changes else 0
-            changed = {c[0] for c in changes}
-            metas = [
-                MessageMeta(uid, new, modseq if mid in changed else old)
-                for mid, uid, new, old in result
-            ]
-            return metas, modseq
+            return store_flags(conn, folder_id, uids, mode, flags, unchanged_since, changeable)
 
         def publish(out: tuple[list[MessageMeta], int]) -> Sequence[MessageMeta]:
             metas, modseq = out

@@ -137,6 +137,47 @@ def check_quota(conn: Connection, user_id: int, adding: int) -> None:
         raise MailboxError("Over quota", "OVERQUOTA")
 
 
+def store_flags(
+    conn: Connection,
+    folder_id: int,
+    uids: Sequence[int],
+    mode: str,
+    flags: frozenset[str],
+    unchanged_since: int | None = None,
+    changeable: Callable[[str], bool] | None = None,
+) -> tuple[list[MessageMeta], int]:
+    """STORE ``mode`` ("+", "-" or "" to replace) ``flags`` on ``uids``; (metas, new MODSEQ).
+
+    ``changeable`` limits which flags may change (RFC 4314 §4: a shared folder's rights);
+    the others keep their current state whatever the command says.
+    """
+    may = changeable or (lambda _flag: True)
+    wanted = frozenset(f for f in flags if may(f))
+    changes: list[tuple[int, int, tuple[str, ...]]] = []
+    result: list[tuple[int, int, frozenset[str], int]] = []
+    for r in _rows_for(conn, folder_id, uids):
+        if unchanged_since is not None and int(r.modseq) > unchanged_since:
+            continue  # RFC 7162 §3.1.3: changed since; reported as MODIFIED
+        current = flags_of(int(r.flags), (r.keywords or "").split())
+        if mode == "+":
+            new = current | wanted
+        elif mode == "-":
+            new = current - wanted
+        else:
+            new = frozenset(f for f in current if not may(f)) | wanted
+        result.append((int(r.id), int(r.uid), new, int(r.modseq)))
+        if new != current:
+            bits, keywords = bits_of(new)
+            changes.append((int(r.id), bits, keywords))
+    modseq = message_repo.update_flags(conn, changes) if changes else 0
+    changed_ids = {c[0] for c in changes}
+    metas = [
+        MessageMeta(uid, new, modseq if message_id in changed_ids else old)
+        for message_id, uid, new, old in result
+    ]
+    return metas, modseq
+
+
 def _rows_for(conn: Connection, folder_id: int, uids: Sequence[int]) -> list[Any]:
     return message_repo.by_uids(conn, folder_id, uids)
 
@@ -268,31 +309,7 @@ class StoreSelectedFolder:
         unchanged_since: int | None = None,
     ) -> Deferred[Sequence[MessageMeta]]:
         def work(conn: Connection) -> tuple[list[MessageMeta], int]:
-            rows = _rows_for(conn, self._folder_id, uids)
-            changes: list[tuple[int, int, tuple[str, ...]]] = []
-            result: list[tuple[int, frozenset[str], int]] = []
-            for r in rows:
-                if unchanged_since is not None and int(r.modseq) > unchanged_since:
-                    continue  # RFC 7162 §3.1.3: changed since; reported as MODIFIED
-                current = flags_of(int(r.flags), (r.keywords or "").split())
-                if mode == "+":
-                    new = current | flags
-                elif mode == "-":
-                    new = current - flags
-                else:
-                    new = flags
-                result.append((int(r.uid), new, int(r.modseq)))
-                if new != current:
-                    bits, keywords = bits_of(new)
-                    changes.append((int(r.id), bits, keywords))
-            modseq = message_repo.update_flags(conn, changes) if changes else 0
-            changed_ids = {c[0] for c in changes}
-            ids = {int(r.uid): int(r.id) for r in rows}
-            metas = [
-                MessageMeta(uid, new, modseq if ids[uid] in changed_ids else old)
-                for uid, new, old in result
-            ]
-            return metas, modseq
+            return store_flags(conn, self._folder_id, uids, mode, flags, unchanged_since)
 
         done = self._db.write(work)
         return done.addCallback(self._publish_then(self._folder_id))
