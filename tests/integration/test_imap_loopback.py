@@ -26,6 +26,7 @@ from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import Clock
 
+from tests.support.mbsync import write_mbsync_config
 from tests.support.stack import Stack
 from vpop3d.app.imapmail import StoreMailStore
 from vpop3d.app.mailstore import FolderTarget, store_message
@@ -419,32 +420,7 @@ async def test_mbsync_pulls_and_pushes(stack: Stack, tmp_path: Path) -> None:
     maildir = tmp_path / "maildir"
     maildir.mkdir()
     config = tmp_path / "mbsyncrc"
-    config.write_text(
-        f"""IMAPAccount test
-Host 127.0.0.1
-Port {port}
-User fred
-Pass secret
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {maildir}/
-Inbox {maildir}/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns INBOX
-Create Both
-Expunge Both
-SyncState *
-"""
-    )
+    write_mbsync_config(config, port, maildir)
 
     def run() -> list[subprocess.CompletedProcess[str]]:
         first = subprocess.run(

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Connection
 
 from tests.integration.test_imap_loopback import ensure_deferred, in_thread, listen, stop
+from tests.support.mbsync import write_mbsync_config
 from tests.support.stack import Stack
 from vpop3d.app.mailstore import FolderTarget, store_message
 from vpop3d.store import folders
@@ -58,35 +59,6 @@ def _seed_local(inbox: Path) -> None:
         (inbox / "new" / f"1700000000.{n}.laptop").write_bytes(_message(n, "laptop"))
 
 
-def _config(path: Path, port: int, maildir: Path) -> None:
-    path.write_text(
-        f"""IMAPAccount test
-Host 127.0.0.1
-Port {port}
-User fred
-Pass secret
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {maildir}/
-Inbox {maildir}/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns INBOX
-Create Both
-Expunge Both
-SyncState *
-"""
-    )
-
-
 def _local_state(inbox: Path) -> list[str]:
     return sorted(p.name for sub in ("new", "cur") for p in (inbox / sub).iterdir())
 
@@ -110,7 +82,7 @@ async def test_mbsync_large_mailbox_both_ways(stack: Stack, tmp_path: Path) -> N
     _seed_local(inbox)
     config = tmp_path / "mbsyncrc"
     port, listening = await listen(stack)
-    _config(config, port, maildir)
+    write_mbsync_config(config, port, maildir)
 
     def mbsync() -> float:
         started = time.monotonic()
