@@ -370,13 +370,13 @@ class Delivery:
         refusal = check_recipient_syntax(mailbox, settings)
         if refusal is not None:
             return RecipientDecision(refusal, notes=("'%' or '!' in local part",))
+        client = self._access.client(context)
         if parse_local_part(mailbox.local) and snapshot.domains.contains(mailbox):
-            client = self._access.client(context)  # hook: a collector query reply address
+            # hook: a reply to a collector's download query (vpop3d.app.collectorquery)
             claimed = await self._query_replies.decide(client, envelope.sender, mailbox)
             if claimed is not None:
                 return claimed
         resolution = await self._router.resolve(mailbox)
-        client = self._access.client(context)
         sender_is_local = False
         if envelope.sender and settings.mode is AntiRelayMode.CHECK_FROM_ADDRESS:
             sender_is_local = await self._router.is_local_address(envelope.sender)
