@@ -5,8 +5,8 @@ Both servers get a fresh user per case, seeded over APPEND with the same corpus
 numbers, UIDs and the answers to every RFC 3501 command must agree. Responses are
 compared after normalising only what the RFCs leave to the server (see
 :func:`canonical`): response text after the status, CAPABILITY lists, UIDVALIDITY
-and MODSEQ values, quoted vs literal strings, the order of unordered items. Each
-case that shows a vpop3d bug is marked ``xfail(strict=True)`` with the fault named;
+and MODSEQ values, quoted vs literal strings, the order of unordered items. Every
+case must agree (the faults it found are fixed and their cases guard the fixes);
 where the RFCs let the two servers differ, the case says so in a comment and either
 the comparison allows it or the step is left out.
 
@@ -768,10 +768,6 @@ def compare(peers: Peers, steps: list[Step]) -> None:
 
 
 # ----------------------------------------------------------------- the cases
-
-
-def bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason="vpop3d bug: " + reason)
 
 
 DIGEST = (
